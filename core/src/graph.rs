@@ -1,0 +1,342 @@
+//! [`Graph`]: tasks keyed by [`Key`], with culling, blockwise fusion and DOT output.
+
+use crate::error::{Error, Result};
+use crate::key::Key;
+use crate::op::{Fused, FusedArg, FusedStep, Op};
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+use std::fmt::Write;
+
+/// One node of a graph: an operation applied to the values of `deps`, in order.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Task {
+    /// What the task does.
+    pub op: Op,
+    /// The keys whose values are the op's arguments.
+    pub deps: Vec<Key>,
+}
+
+impl Task {
+    /// A task running `op` over the values of `deps`.
+    pub fn new(op: Op, deps: Vec<Key>) -> Self {
+        Task { op, deps }
+    }
+}
+
+/// A task graph: every key with the task that computes it.
+///
+/// Graphs are merged as collections are combined, culled to the keys a caller asks
+/// for, fused, then handed to the scheduler.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(into = "Vec<(Key, Task)>", from = "Vec<(Key, Task)>")]
+pub struct Graph {
+    tasks: HashMap<Key, Task>,
+}
+
+impl From<Graph> for Vec<(Key, Task)> {
+    fn from(g: Graph) -> Self {
+        let mut v: Vec<_> = g.tasks.into_iter().collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+}
+
+impl From<Vec<(Key, Task)>> for Graph {
+    fn from(v: Vec<(Key, Task)>) -> Self {
+        Graph { tasks: v.into_iter().collect() }
+    }
+}
+
+impl Graph {
+    /// An empty graph.
+    pub fn new() -> Self {
+        Graph::default()
+    }
+
+    /// Adds (or replaces) the task computing `key`.
+    pub fn insert(&mut self, key: Key, task: Task) {
+        self.tasks.insert(key, task);
+    }
+
+    /// Adds every task of `other`.
+    pub fn merge(&mut self, other: &Graph) {
+        for (k, t) in &other.tasks {
+            self.tasks.entry(k.clone()).or_insert_with(|| t.clone());
+        }
+    }
+
+    /// The task computing `key`.
+    pub fn get(&self, key: &Key) -> Option<&Task> {
+        self.tasks.get(key)
+    }
+
+    /// True when the graph has a task for `key`.
+    pub fn contains(&self, key: &Key) -> bool {
+        self.tasks.contains_key(key)
+    }
+
+    /// Number of tasks.
+    pub fn len(&self) -> usize {
+        self.tasks.len()
+    }
+
+    /// True when the graph has no tasks.
+    pub fn is_empty(&self) -> bool {
+        self.tasks.is_empty()
+    }
+
+    /// Every key with its task, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&Key, &Task)> {
+        self.tasks.iter()
+    }
+
+    /// Consumes the graph into its tasks.
+    pub fn into_tasks(self) -> HashMap<Key, Task> {
+        self.tasks
+    }
+
+    /// Checks that every dependency has a task and that there is no cycle.
+    pub fn validate(&self) -> Result<()> {
+        for (k, t) in &self.tasks {
+            for d in &t.deps {
+                if !self.tasks.contains_key(d) {
+                    return Err(Error::invalid("graph", format!("task {k} depends on {d}, which has no task")));
+                }
+            }
+        }
+        // Kahn's algorithm: a cycle leaves tasks that never become ready.
+        let mut remaining: HashMap<&Key, usize> = self.tasks.iter().map(|(k, t)| (k, t.deps.len())).collect();
+        let dependents = self.dependents();
+        let mut ready: Vec<&Key> = remaining.iter().filter(|(_, n)| **n == 0).map(|(k, _)| *k).collect();
+        let mut done = 0;
+        while let Some(k) = ready.pop() {
+            done += 1;
+            for d in dependents.get(k).into_iter().flatten() {
+                let n = remaining.get_mut(d).expect("dependent is a task");
+                *n -= 1;
+                if *n == 0 {
+                    ready.push(d);
+                }
+            }
+        }
+        if done != self.tasks.len() {
+            return Err(Error::invalid("graph", "the graph has a cycle"));
+        }
+        Ok(())
+    }
+
+    /// For every key, the keys that depend on it (a key listed twice in one task's
+    /// dependencies counts once).
+    pub fn dependents(&self) -> HashMap<&Key, Vec<&Key>> {
+        let mut out: HashMap<&Key, Vec<&Key>> = HashMap::with_capacity(self.tasks.len());
+        for (k, t) in &self.tasks {
+            let mut seen = HashSet::new();
+            for d in &t.deps {
+                if seen.insert(d) {
+                    out.entry(d).or_default().push(k);
+                }
+            }
+        }
+        out
+    }
+
+    /// The subgraph needed to compute `outputs`: every other task is dropped.
+    pub fn cull(&self, outputs: &[Key]) -> Result<Graph> {
+        let mut keep = HashMap::new();
+        let mut stack: Vec<&Key> = outputs.iter().collect();
+        while let Some(k) = stack.pop() {
+            if keep.contains_key(k) {
+                continue;
+            }
+            let task = self.tasks.get(k).ok_or_else(|| Error::invalid("cull", format!("no task computes {k}")))?;
+            stack.extend(task.deps.iter());
+            keep.insert(k.clone(), task.clone());
+        }
+        Ok(Graph { tasks: keep })
+    }
+
+    /// Fuses chains of blockwise tasks: a task whose only consumer is one blockwise
+    /// task (and which is not an output) is inlined into that consumer, so a chain such
+    /// as read → scale → threshold → write becomes one task per chunk.
+    pub fn fuse_blockwise(&self, outputs: &[Key]) -> Graph {
+        let dependents = self.dependents();
+        let outputs: HashSet<&Key> = outputs.iter().collect();
+        let inlined = |k: &Key| -> bool {
+            if outputs.contains(k) {
+                return false;
+            }
+            match dependents.get(k).map(Vec::as_slice) {
+                Some([consumer]) => {
+                    let consumer_task = &self.tasks[*consumer];
+                    consumer_task.op.is_blockwise() && consumer_task.deps.iter().filter(|d| *d == k).count() == 1
+                }
+                _ => false,
+            }
+        };
+        let mut fused = HashMap::with_capacity(self.tasks.len());
+        for (k, task) in &self.tasks {
+            if inlined(k) {
+                continue;
+            }
+            if !task.deps.iter().any(|d| inlined(d)) {
+                fused.insert(k.clone(), task.clone());
+                continue;
+            }
+            let mut builder = FusionBuilder { graph: self, inlined: &inlined, steps: Vec::new(), inputs: Vec::new() };
+            builder.add(task);
+            let FusionBuilder { steps, inputs, .. } = builder;
+            fused.insert(k.clone(), Task::new(Op::Fused(Fused { steps }), inputs));
+        }
+        Graph { tasks: fused }
+    }
+
+    /// Graphviz DOT text of the graph: one node per task labelled with its key and op.
+    pub fn to_dot(&self) -> String {
+        let mut keys: Vec<&Key> = self.tasks.keys().collect();
+        keys.sort();
+        let ids: HashMap<&Key, usize> = keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
+        let mut out = String::from("digraph tessera {\n  rankdir=BT;\n  node [shape=box, fontsize=10];\n");
+        for k in &keys {
+            let label = format!("{k}\\n{}", self.tasks[*k].op.name()).replace('"', "'");
+            let _ = writeln!(out, "  n{} [label=\"{label}\"];", ids[k]);
+        }
+        for k in &keys {
+            for d in &self.tasks[*k].deps {
+                let _ = writeln!(out, "  n{} -> n{};", ids[d], ids[k]);
+            }
+        }
+        out.push_str("}\n");
+        out
+    }
+}
+
+/// Builds the steps of one fused task by inlining producers depth first.
+struct FusionBuilder<'a, F: Fn(&Key) -> bool> {
+    graph: &'a Graph,
+    inlined: &'a F,
+    steps: Vec<FusedStep>,
+    inputs: Vec<Key>,
+}
+
+impl<F: Fn(&Key) -> bool> FusionBuilder<'_, F> {
+    /// Appends `task` (after its inlined producers) and returns its step index.
+    fn add(&mut self, task: &Task) -> usize {
+        let mut args = Vec::with_capacity(task.deps.len());
+        for d in &task.deps {
+            if (self.inlined)(d) {
+                let producer = &self.graph.tasks[d];
+                args.push(FusedArg::Step(self.add(producer)));
+            } else {
+                let pos = match self.inputs.iter().position(|k| k == d) {
+                    Some(p) => p,
+                    None => {
+                        self.inputs.push(d.clone());
+                        self.inputs.len() - 1
+                    }
+                };
+                args.push(FusedArg::Input(pos));
+            }
+        }
+        // A producer that was itself fused contributes its steps, re-based.
+        match &task.op {
+            Op::Fused(inner) => {
+                let base = self.steps.len();
+                for step in &inner.steps {
+                    let args = step
+                        .args
+                        .iter()
+                        .map(|a| match a {
+                            FusedArg::Input(i) => args[*i],
+                            FusedArg::Step(s) => FusedArg::Step(base + s),
+                        })
+                        .collect();
+                    self.steps.push(FusedStep { op: step.op.clone(), args });
+                }
+            }
+            op => self.steps.push(FusedStep { op: op.clone(), args }),
+        }
+        self.steps.len() - 1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::op::{ArrayOp, BinaryOp, NativeFn, UnaryOp};
+    use crate::{DType, Scalar, Value};
+
+    fn full(v: f64) -> Task {
+        Task::new(Op::Array(ArrayOp::Full { shape: vec![2], value: Scalar::F64(v), dtype: DType::F64 }), vec![])
+    }
+
+    fn chain() -> (Graph, Key) {
+        let mut g = Graph::new();
+        let a = Key::new("a", [0]);
+        let b = Key::new("b", [0]);
+        let c = Key::new("c", [0]);
+        g.insert(a.clone(), full(1.0));
+        g.insert(b.clone(), Task::new(Op::Array(ArrayOp::Unary(UnaryOp::Neg)), vec![a.clone()]));
+        g.insert(c.clone(), Task::new(Op::Array(ArrayOp::Binary(BinaryOp::Add)), vec![b.clone(), a.clone()]));
+        g.insert(Key::new("unused", [0]), full(3.0));
+        (g, c)
+    }
+
+    #[test]
+    fn cull_keeps_only_what_outputs_need() {
+        let (g, c) = chain();
+        let culled = g.cull(&[c.clone()]).unwrap();
+        assert_eq!(culled.len(), 3);
+        assert!(!culled.contains(&Key::new("unused", [0])));
+        assert!(g.cull(&[Key::new("nope", [])]).is_err());
+    }
+
+    #[test]
+    fn fusion_inlines_single_consumer_chains() {
+        let (g, c) = chain();
+        let g = g.cull(&[c.clone()]).unwrap();
+        let fused = g.fuse_blockwise(&[c.clone()]);
+        // `a` has two consumers so it stays; `b` is fused into `c`.
+        assert_eq!(fused.len(), 2);
+        let task = fused.get(&c).unwrap();
+        assert_eq!(task.deps, vec![Key::new("a", [0])]);
+        match &task.op {
+            Op::Fused(f) => {
+                assert_eq!(f.steps.len(), 2);
+                assert_eq!(f.steps[0].args, vec![FusedArg::Input(0)]);
+                assert_eq!(f.steps[1].args, vec![FusedArg::Step(0), FusedArg::Input(0)]);
+            }
+            other => panic!("expected a fused task, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn validate_finds_missing_deps_and_cycles() {
+        let mut g = Graph::new();
+        g.insert(Key::new("a", []), Task::new(Op::Literal(Value::Unit), vec![Key::new("b", [])]));
+        assert!(g.validate().unwrap_err().to_string().contains("which has no task"));
+        g.insert(Key::new("b", []), Task::new(Op::Literal(Value::Unit), vec![Key::new("a", [])]));
+        assert!(g.validate().unwrap_err().to_string().contains("cycle"));
+    }
+
+    #[test]
+    fn graphs_round_trip_through_json_but_closures_refuse() {
+        let (g, c) = chain();
+        let text = serde_json::to_string(&g).unwrap();
+        let back: Graph = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.len(), g.len());
+        assert_eq!(back.get(&c).unwrap().deps, g.get(&c).unwrap().deps);
+        let mut g2 = Graph::new();
+        g2.insert(Key::new("f", []), Task::new(Op::Native(NativeFn::new("my_fn", false, |_| Ok(Value::Unit))), vec![]));
+        let err = serde_json::to_string(&g2).unwrap_err().to_string();
+        assert!(err.contains("my_fn") && err.contains("Client::local"), "{err}");
+    }
+
+    #[test]
+    fn dot_lists_nodes_and_edges() {
+        let (g, _) = chain();
+        let dot = g.to_dot();
+        assert!(dot.starts_with("digraph"));
+        assert_eq!(dot.matches("->").count(), 3);
+        assert!(dot.contains("c(0)\\nadd"));
+    }
+}

@@ -1,0 +1,58 @@
+//! Keys name the values of a graph: a collection name plus a block index.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::sync::Arc;
+
+/// The name of one value in a graph: the collection it belongs to and its block index.
+///
+/// `Key::new("sum-3f2a", [1, 0])` is block (1, 0) of collection `sum-3f2a`; a scalar
+/// result has an empty index. Names are reference-counted so cloning a key is cheap.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Key {
+    /// The collection (layer) the key belongs to.
+    pub name: Arc<str>,
+    /// The block index within the collection.
+    pub index: Vec<u64>,
+}
+
+impl Key {
+    /// A key for block `index` of collection `name`.
+    pub fn new(name: impl Into<Arc<str>>, index: impl Into<Vec<u64>>) -> Self {
+        Key { name: name.into(), index: index.into() }
+    }
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.name)?;
+        if !self.index.is_empty() {
+            write!(f, "(")?;
+            for (i, v) in self.index.iter().enumerate() {
+                if i > 0 {
+                    write!(f, ",")?;
+                }
+                write!(f, "{v}")?;
+            }
+            write!(f, ")")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_shows_name_and_index() {
+        assert_eq!(Key::new("x", [1, 2]).to_string(), "x(1,2)");
+        assert_eq!(Key::new("total", []).to_string(), "total");
+    }
+}

@@ -1,0 +1,413 @@
+//! [`Op`]: what a task does with the values of its dependencies.
+//!
+//! Built-in operations are data ([`ArrayOp`]) and run as native kernels on workers.
+//! [`NativeFn`] wraps a Rust closure: it exists only inside one process, so a graph
+//! holding one runs on `Client::local()` and refuses to serialise.
+
+use crate::dtype::{DType, Scalar};
+use crate::error::Result;
+use crate::value::Value;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::sync::Arc;
+
+/// The operation of one task. Its arguments are the values of the task's dependencies,
+/// in order.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Op {
+    /// A value embedded in the graph (no arguments).
+    Literal(Value),
+    /// A built-in array kernel.
+    Array(ArrayOp),
+    /// A Rust closure (local engine only).
+    Native(NativeFn),
+    /// Several steps fused into one task.
+    Fused(Fused),
+}
+
+impl Op {
+    /// True when the op works block by block, so a producer with this task as its only
+    /// consumer may be fused into it without losing parallelism.
+    pub fn is_blockwise(&self) -> bool {
+        match self {
+            Op::Literal(_) => false,
+            Op::Native(f) => f.blockwise,
+            Op::Fused(_) => true,
+            Op::Array(a) => a.is_blockwise(),
+        }
+    }
+
+    /// A short human-readable name (used in DOT output, progress bars and dashboards).
+    pub fn name(&self) -> String {
+        match self {
+            Op::Literal(_) => "literal".into(),
+            Op::Array(a) => a.name().into(),
+            Op::Native(f) => f.name.to_string(),
+            Op::Fused(f) => f.steps.iter().map(|s| s.op.name()).collect::<Vec<_>>().join("+"),
+        }
+    }
+}
+
+/// A built-in kernel. Arguments come from the task's dependencies, in order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ArrayOp {
+    /// A block filled with one value (no arguments).
+    Full { shape: Vec<usize>, value: Scalar, dtype: DType },
+    /// A 1-D block of `start + (offset + i) * step` for `i < len` (no arguments).
+    Arange { start: f64, step: f64, offset: u64, len: usize, dtype: DType },
+    /// A block of a seeded random array (no arguments). Each element depends only on
+    /// the seed and its global index, so values do not depend on the chunking.
+    Random { dist: Distribution, seed: u64, array_shape: Vec<u64>, offset: Vec<u64>, shape: Vec<usize>, dtype: DType },
+    /// Reads the region `offset .. offset + shape` of a Zarr array (no arguments).
+    ZarrRead { store: String, path: String, offset: Vec<u64>, shape: Vec<usize> },
+    /// Writes argument 0 as chunk (or shard) `chunk` of a Zarr array; returns unit.
+    ZarrWrite { store: String, path: String, chunk: Vec<u64> },
+    /// One-argument element-wise function.
+    Unary(UnaryOp),
+    /// Two-argument element-wise function with NumPy broadcasting.
+    Binary(BinaryOp),
+    /// Element-wise function of argument 0 and a scalar (`x op s`, or `s op x` when
+    /// `scalar_first`).
+    BinaryScalar { op: BinaryOp, scalar: Scalar, scalar_first: bool },
+    /// `where(cond, x, y)` over three broadcast arguments.
+    Where,
+    /// Permutes the axes of argument 0.
+    Transpose { axes: Vec<usize> },
+    /// Slices argument 0 (one [`AxisSlice`] per axis), then removes `drop_axes`
+    /// (integer indexing).
+    Slice { slices: Vec<AxisSlice>, drop_axes: Vec<usize> },
+    /// Cuts `pieces[i]` (one range per axis) out of argument `i` and lays the pieces out
+    /// on a grid of `grid` pieces per axis (row-major): rechunk, concatenate, halos.
+    Assemble { grid: Vec<usize>, pieces: Vec<Vec<(usize, usize)>> },
+    /// Pads argument 0 by `(before, after)` elements per axis.
+    Pad { widths: Vec<(usize, usize)>, mode: PadMode },
+    /// Inserts a new axis of length one at `axis`.
+    ExpandDims { axis: usize },
+    /// First step of a tree reduction: one block to a partial result (reduced axes kept
+    /// with length one). `offset` is the block's global position and `array_shape` the
+    /// whole array's shape (needed by argmin / argmax).
+    ReduceChunk { kind: ReduceKind, axes: Vec<usize>, offset: Vec<u64>, array_shape: Vec<u64> },
+    /// Merges any number of partial results of the same shape.
+    ReduceCombine { kind: ReduceKind },
+    /// Turns a partial result into the final block; drops the reduced axes unless
+    /// `keepdims`.
+    ReduceFinalize { kind: ReduceKind, axes: Vec<usize>, keepdims: bool },
+    /// Counts of argument 0's values in `bins` equal bins over `range` (u64, 1-D).
+    Histogram { bins: usize, range: (f64, f64) },
+    /// Element-wise sum of all arguments (same shape), e.g. to merge histograms.
+    AddN,
+    /// Otsu's threshold from a histogram over `range`, as a 0-d float64 block.
+    OtsuThreshold { range: (f64, f64) },
+    /// Separable gaussian filter with one sigma per axis (`truncate` sigmas wide),
+    /// borders reflected; integer input gives float32 output.
+    GaussianFilter { sigma: Vec<f64>, truncate: f64 },
+}
+
+impl ArrayOp {
+    /// See [`Op::is_blockwise`].
+    pub fn is_blockwise(&self) -> bool {
+        !matches!(
+            self,
+            ArrayOp::Assemble { .. }
+                | ArrayOp::ReduceCombine { .. }
+                | ArrayOp::AddN
+                | ArrayOp::OtsuThreshold { .. }
+        )
+    }
+
+    /// A short name of the kernel.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ArrayOp::Full { .. } => "full",
+            ArrayOp::Arange { .. } => "arange",
+            ArrayOp::Random { .. } => "random",
+            ArrayOp::ZarrRead { .. } => "read-zarr",
+            ArrayOp::ZarrWrite { .. } => "write-zarr",
+            ArrayOp::Unary(u) => u.name(),
+            ArrayOp::Binary(b) | ArrayOp::BinaryScalar { op: b, .. } => b.name(),
+            ArrayOp::Where => "where",
+            ArrayOp::Transpose { .. } => "transpose",
+            ArrayOp::Slice { .. } => "getitem",
+            ArrayOp::Assemble { .. } => "assemble",
+            ArrayOp::Pad { .. } => "pad",
+            ArrayOp::ExpandDims { .. } => "expand-dims",
+            ArrayOp::ReduceChunk { kind, .. } => kind.name(),
+            ArrayOp::ReduceCombine { .. } => "combine",
+            ArrayOp::ReduceFinalize { .. } => "aggregate",
+            ArrayOp::Histogram { .. } => "histogram",
+            ArrayOp::AddN => "add-n",
+            ArrayOp::OtsuThreshold { .. } => "otsu",
+            ArrayOp::GaussianFilter { .. } => "gaussian",
+        }
+    }
+}
+
+/// The distribution of [`ArrayOp::Random`].
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Distribution {
+    /// Uniform on `[low, high)`.
+    Uniform { low: f64, high: f64 },
+    /// Normal with mean `mean` and standard deviation `std`.
+    Normal { mean: f64, std: f64 },
+}
+
+/// One axis of a slice: elements `start, start + step, …` before `stop` for a positive
+/// step; for a negative step, the elements of `start..stop` taken from the end every
+/// `-step`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AxisSlice {
+    /// First index (inclusive).
+    pub start: usize,
+    /// End index (exclusive).
+    pub stop: usize,
+    /// Stride, never zero.
+    pub step: isize,
+}
+
+/// How [`ArrayOp::Pad`] fills the border.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum PadMode {
+    /// Mirror including the edge element (`d c b a | a b c d`), as scipy's "reflect".
+    Reflect,
+    /// Repeat the edge element (`a a a a | a b c d`).
+    Nearest,
+    /// A constant value.
+    Constant(Scalar),
+}
+
+/// Element-wise functions of one argument.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum UnaryOp {
+    /// `-x`.
+    Neg,
+    /// `|x|`.
+    Abs,
+    /// Square root (float result).
+    Sqrt,
+    /// `e^x` (float result).
+    Exp,
+    /// Natural logarithm (float result).
+    Log,
+    /// Logical not (boolean input).
+    Not,
+    /// Converts to another element type.
+    AsType(DType),
+    /// Clamps to `[min, max]` (either bound optional).
+    Clip { min: Option<Scalar>, max: Option<Scalar> },
+}
+
+impl UnaryOp {
+    /// A short name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            UnaryOp::Neg => "neg",
+            UnaryOp::Abs => "abs",
+            UnaryOp::Sqrt => "sqrt",
+            UnaryOp::Exp => "exp",
+            UnaryOp::Log => "log",
+            UnaryOp::Not => "invert",
+            UnaryOp::AsType(_) => "astype",
+            UnaryOp::Clip { .. } => "clip",
+        }
+    }
+}
+
+/// Element-wise functions of two arguments.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BinaryOp {
+    /// `a + b`.
+    Add,
+    /// `a - b`.
+    Sub,
+    /// `a * b`.
+    Mul,
+    /// True division (float result).
+    Div,
+    /// `a ** b`.
+    Pow,
+    /// Element-wise maximum.
+    Maximum,
+    /// Element-wise minimum.
+    Minimum,
+    /// `a == b`.
+    Eq,
+    /// `a != b`.
+    Ne,
+    /// `a < b`.
+    Lt,
+    /// `a <= b`.
+    Le,
+    /// `a > b`.
+    Gt,
+    /// `a >= b`.
+    Ge,
+    /// Logical and.
+    And,
+    /// Logical or.
+    Or,
+}
+
+impl BinaryOp {
+    /// A short name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            BinaryOp::Add => "add",
+            BinaryOp::Sub => "sub",
+            BinaryOp::Mul => "mul",
+            BinaryOp::Div => "truediv",
+            BinaryOp::Pow => "pow",
+            BinaryOp::Maximum => "maximum",
+            BinaryOp::Minimum => "minimum",
+            BinaryOp::Eq => "eq",
+            BinaryOp::Ne => "ne",
+            BinaryOp::Lt => "lt",
+            BinaryOp::Le => "le",
+            BinaryOp::Gt => "gt",
+            BinaryOp::Ge => "ge",
+            BinaryOp::And => "and",
+            BinaryOp::Or => "or",
+        }
+    }
+
+    /// True for comparisons and logical operations, whose result is boolean.
+    pub fn is_predicate(&self) -> bool {
+        matches!(
+            self,
+            BinaryOp::Eq | BinaryOp::Ne | BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge | BinaryOp::And | BinaryOp::Or
+        )
+    }
+
+    /// The result type for operands of type `a` and `b` (after promotion).
+    pub fn result_dtype(&self, promoted: DType) -> DType {
+        match self {
+            _ if self.is_predicate() => DType::Bool,
+            BinaryOp::Div if !promoted.is_float() => DType::F64,
+            BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Pow if promoted == DType::Bool => DType::I64,
+            _ => promoted,
+        }
+    }
+}
+
+/// The reductions of [`ArrayOp::ReduceChunk`] and friends.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ReduceKind {
+    /// Sum (integers accumulate in 64 bits).
+    Sum,
+    /// Arithmetic mean (float64).
+    Mean,
+    /// Variance with `ddof` delta degrees of freedom (float64).
+    Var { ddof: f64 },
+    /// Standard deviation with `ddof` delta degrees of freedom (float64).
+    Std { ddof: f64 },
+    /// Minimum.
+    Min,
+    /// Maximum.
+    Max,
+    /// Index of the minimum (along one axis, or flat over all axes).
+    ArgMin,
+    /// Index of the maximum (along one axis, or flat over all axes).
+    ArgMax,
+    /// True if any element is non-zero.
+    Any,
+    /// True if every element is non-zero.
+    All,
+}
+
+impl ReduceKind {
+    /// A short name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ReduceKind::Sum => "sum",
+            ReduceKind::Mean => "mean",
+            ReduceKind::Var { .. } => "var",
+            ReduceKind::Std { .. } => "std",
+            ReduceKind::Min => "min",
+            ReduceKind::Max => "max",
+            ReduceKind::ArgMin => "argmin",
+            ReduceKind::ArgMax => "argmax",
+            ReduceKind::Any => "any",
+            ReduceKind::All => "all",
+        }
+    }
+
+    /// The element type of the final result for input of type `input`.
+    pub fn result_dtype(&self, input: DType) -> DType {
+        match self {
+            ReduceKind::Sum => input.sum_type(),
+            ReduceKind::Mean | ReduceKind::Var { .. } | ReduceKind::Std { .. } => {
+                if input == DType::F32 { DType::F32 } else { DType::F64 }
+            }
+            ReduceKind::Min | ReduceKind::Max => input,
+            ReduceKind::ArgMin | ReduceKind::ArgMax => DType::I64,
+            ReduceKind::Any | ReduceKind::All => DType::Bool,
+        }
+    }
+}
+
+/// Steps run one after another inside a single task.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Fused {
+    /// The steps in execution order; the last one's value is the task's result.
+    pub steps: Vec<FusedStep>,
+}
+
+/// One step of a [`Fused`] task.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FusedStep {
+    /// What the step does.
+    pub op: Op,
+    /// Where its arguments come from.
+    pub args: Vec<FusedArg>,
+}
+
+/// An argument of a [`FusedStep`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FusedArg {
+    /// The fused task's `n`th dependency.
+    Input(usize),
+    /// The result of an earlier step.
+    Step(usize),
+}
+
+/// The signature of a native task function.
+pub type NativeFnBody = dyn Fn(&[&Value]) -> Result<Value> + Send + Sync;
+
+/// A Rust closure used as a task (local engine only; it cannot leave the process).
+#[derive(Clone)]
+pub struct NativeFn {
+    /// The name shown in graphs and errors.
+    pub name: Arc<str>,
+    /// True when it maps blocks one to one (so it may be fused with its inputs).
+    pub blockwise: bool,
+    /// The function.
+    pub body: Arc<NativeFnBody>,
+}
+
+impl NativeFn {
+    /// Wraps a closure taking the task's argument values.
+    pub fn new(name: impl Into<Arc<str>>, blockwise: bool, body: impl Fn(&[&Value]) -> Result<Value> + Send + Sync + 'static) -> Self {
+        NativeFn { name: name.into(), blockwise, body: Arc::new(body) }
+    }
+}
+
+impl fmt::Debug for NativeFn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "NativeFn({})", self.name)
+    }
+}
+
+impl Serialize for NativeFn {
+    fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+        Err(serde::ser::Error::custom(format!(
+            "task function `{}` is a native Rust closure: it runs only on Client::local(); \
+             use a WASM task to run it on a remote cluster",
+            self.name
+        )))
+    }
+}
+
+impl<'de> Deserialize<'de> for NativeFn {
+    fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+        Err(serde::de::Error::custom("a native Rust closure cannot be deserialised"))
+    }
+}
