@@ -291,6 +291,12 @@ impl Scalar {
 
 macro_rules! impl_element {
     ($t:ty, $variant:ident, $to:expr, $from:expr, $conv:ident) => {
+        impl From<$t> for Scalar {
+            fn from(v: $t) -> Self {
+                Scalar::$variant(v)
+            }
+        }
+
         impl Element for $t {
             const DTYPE: DType = DType::$variant;
             fn to_f64(self) -> f64 {

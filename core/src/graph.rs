@@ -312,9 +312,9 @@ mod tests {
     #[test]
     fn validate_finds_missing_deps_and_cycles() {
         let mut g = Graph::new();
-        g.insert(Key::new("a", []), Task::new(Op::Literal(Value::Unit), vec![Key::new("b", [])]));
+        g.insert(Key::new("a", []), Task::new(Op::Literal(std::sync::Arc::new(Value::Unit)), vec![Key::new("b", [])]));
         assert!(g.validate().unwrap_err().to_string().contains("which has no task"));
-        g.insert(Key::new("b", []), Task::new(Op::Literal(Value::Unit), vec![Key::new("a", [])]));
+        g.insert(Key::new("b", []), Task::new(Op::Literal(std::sync::Arc::new(Value::Unit)), vec![Key::new("a", [])]));
         assert!(g.validate().unwrap_err().to_string().contains("cycle"));
     }
 

@@ -16,7 +16,9 @@ use std::sync::Arc;
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum Op {
     /// A value embedded in the graph (no arguments).
-    Literal(Value),
+    Literal(Arc<Value>),
+    /// Argument 0 itself, shared rather than copied (a block reused under a new key).
+    Alias,
     /// A built-in array kernel.
     Array(ArrayOp),
     /// A Rust closure (local engine only).
@@ -31,6 +33,7 @@ impl Op {
     pub fn is_blockwise(&self) -> bool {
         match self {
             Op::Literal(_) => false,
+            Op::Alias => true,
             Op::Native(f) => f.blockwise,
             Op::Fused(_) => true,
             Op::Array(a) => a.is_blockwise(),
@@ -41,6 +44,7 @@ impl Op {
     pub fn name(&self) -> String {
         match self {
             Op::Literal(_) => "literal".into(),
+            Op::Alias => "alias".into(),
             Op::Array(a) => a.name().into(),
             Op::Native(f) => f.name.to_string(),
             Op::Fused(f) => f.steps.iter().map(|s| s.op.name()).collect::<Vec<_>>().join("+"),

@@ -1,0 +1,654 @@
+//! [`State`]: the scheduler's task state machine.
+//!
+//! A task is *needed* while a client wants it or a waiting or queued dependent will
+//! read it; its value is *kept* while it is needed or a processing dependent reads it.
+//! Its life cycle ([`TaskState`]):
+//!
+//! - `Released` → `Waiting` when it becomes needed; `Waiting` → `Queued` once every
+//!   dependency is in memory; `Queued` → `Processing` when a worker has a free thread
+//!   (highest [priority](crate::order) first); `Processing` → `Memory` when it finishes.
+//! - `Memory` → `Released` as soon as it is no longer kept: each holder gets
+//!   `Release`. A released task keeps its spec while a kept task depends on it, so a
+//!   lost value can be recomputed; a task neither wanted nor depended on is forgotten
+//!   (`Forget`).
+//! - Any → `Erred` when it fails, when its worker dies [`State::kill_limit`] times, or
+//!   when a dependency erred; `Waiting`/`Queued` dependents err with it, and each
+//!   wanting client gets `Erred` once. Erred tasks stay until nothing refers to them.
+//! - A task stops being needed while `Waiting`/`Queued`: back to `Released` (it never
+//!   runs). While `Processing`: it is released when it finishes.
+//!
+//! A worker loss puts its running tasks back in the queue and recomputes the values
+//! only it held, if still needed (a wanted key is then announced `Ready` again). Tasks
+//! running elsewhere carry on: they read their inputs when they started. A report from
+//! a worker about a task not running there is answered with `Release`; events about
+//! unknown workers or keys are ignored.
+
+use crate::order::{self, Priority};
+use crate::protocol::{ClientId, Command, Event, TaskSpec, TaskState, WorkerId};
+use crate::workers::Workers;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::sync::Arc;
+use tessera_core::Key;
+
+mod check;
+#[cfg(test)]
+mod tests;
+
+use TaskState::{Erred, Memory, Processing, Queued, Released, Waiting};
+
+/// The dense internal name of a task: its index in the arena.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct TaskId(pub(crate) u32);
+
+impl TaskId {
+    fn ix(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// Why a task erred.
+#[derive(Debug)]
+struct Failure {
+    /// Told to clients wanting this task.
+    message: Arc<str>,
+    /// Told about its dependents: "dependency X failed: ...", X being the task that
+    /// failed first.
+    for_dependents: Arc<str>,
+}
+
+/// One task's scalar state (its links live in [`Links`], so both can be borrowed at once).
+#[derive(Debug)]
+struct Task {
+    key: Arc<Key>,
+    /// False for a free arena slot.
+    live: bool,
+    state: TaskState,
+    priority: Priority,
+    /// Waiting or queued dependents: they need this value computed.
+    waiters: u32,
+    /// Processing dependents: they may still read this value.
+    readers: u32,
+    /// While waiting: dependencies not in memory.
+    waiting_on: u32,
+    /// How many workers died while running this task.
+    kills: u32,
+    /// Processing: where it runs. Memory: who holds the value.
+    worker: Option<WorkerId>,
+    nbytes: u64,
+    wanted_by: Vec<ClientId>,
+    failure: Option<Box<Failure>>,
+}
+
+/// A task's edges: distinct dependencies and the live tasks depending on it.
+#[derive(Debug, Default)]
+struct Links {
+    deps: Vec<TaskId>,
+    dependents: Vec<TaskId>,
+}
+
+/// How a submitted spec's dependency was resolved.
+#[derive(Clone, Copy)]
+enum Dep {
+    /// A task the scheduler already knew.
+    Known(TaskId),
+    /// Another spec of the same submission (its index).
+    Local(u32),
+    /// Nothing computes it.
+    Missing,
+}
+
+/// The scheduler: tasks, workers and the ready queue. Feed it [`Event`]s with
+/// [`State::handle`]; carry out the [`Command`]s it returns. It does no I/O.
+#[derive(Debug)]
+pub struct State {
+    /// How many workers may die while running one task before it is marked erred
+    /// (default 3).
+    pub kill_limit: u32,
+    ids: HashMap<Arc<Key>, TaskId>,
+    tasks: Vec<Task>,
+    links: Vec<Links>,
+    free: Vec<TaskId>,
+    ready: BinaryHeap<Reverse<(Priority, TaskId)>>,
+    workers: Workers,
+    generation: u32,
+    /// The key of free arena slots.
+    vacant: Arc<Key>,
+    /// Tasks whose neededness may have changed; drained by [`State::settle`].
+    recheck: Vec<TaskId>,
+    /// Dependents of a task that just erred; drained by [`State::fail`].
+    doomed: Vec<TaskId>,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State::new()
+    }
+}
+
+impl State {
+    /// An empty scheduler: no workers, no tasks.
+    pub fn new() -> Self {
+        State {
+            kill_limit: 3,
+            ids: HashMap::new(),
+            tasks: Vec::new(),
+            links: Vec::new(),
+            free: Vec::new(),
+            ready: BinaryHeap::new(),
+            workers: Workers::default(),
+            generation: 0,
+            vacant: Arc::new(Key::new("", [])),
+            recheck: Vec::new(),
+            doomed: Vec::new(),
+        }
+    }
+
+    /// Handles one event and returns the commands it leads to.
+    pub fn handle(&mut self, event: Event) -> Vec<Command> {
+        let mut out = Vec::new();
+        self.handle_into(event, &mut out);
+        out
+    }
+
+    /// Handles one event, appending the commands it leads to to `out`.
+    pub fn handle_into(&mut self, event: Event, out: &mut Vec<Command>) {
+        match event {
+            Event::WorkerAdded { worker, nthreads } => self.workers.add(worker, nthreads),
+            Event::WorkerRemoved { worker } => self.remove_worker(worker, out),
+            Event::GraphSubmitted { client, tasks, wanted } => self.submit(client, tasks, wanted, out),
+            Event::TaskFinished { worker, key, nbytes } => self.finished(worker, key, nbytes, out),
+            Event::TaskErred { worker, key, message } => self.task_erred(worker, key, message, out),
+            Event::KeysReleased { client, keys } => self.release_keys(client, keys),
+        }
+        self.settle(out);
+        self.schedule(out);
+        if self.ids.is_empty() && !self.tasks.is_empty() {
+            self.tasks.clear();
+            self.links.clear();
+            self.free.clear();
+            self.ready.clear();
+        }
+    }
+
+    /// The state of the task computing `key`; `None` if unknown or forgotten.
+    pub fn task_state(&self, key: &Key) -> Option<TaskState> {
+        self.ids.get(key).map(|id| self.tasks[id.ix()].state)
+    }
+
+    /// The workers holding the value of `key` (empty unless it is in memory).
+    pub fn who_has(&self, key: &Key) -> &[WorkerId] {
+        match self.ids.get(key).map(|id| &self.tasks[id.ix()]) {
+            Some(Task { state: Memory, worker: Some(worker), .. }) => std::slice::from_ref(worker),
+            _ => &[],
+        }
+    }
+
+    /// How many tasks the scheduler knows (zero once every client released everything).
+    pub fn task_count(&self) -> usize {
+        self.ids.len()
+    }
+
+    // ----- events -----
+
+    fn submit(&mut self, client: ClientId, specs: Vec<TaskSpec>, wanted: Vec<Key>, out: &mut Vec<Command>) {
+        let generation = self.generation;
+        self.generation = self.generation.wrapping_add(1);
+        let (keys, deps): (Vec<Key>, Vec<Vec<Key>>) = specs.into_iter().map(|s| (s.key, s.deps)).unzip();
+        // The new specs: the first spec of each key not known yet. Dependencies are
+        // resolved once, into a compressed edge list indexed by spec.
+        let mut local: HashMap<&Key, u32> = HashMap::with_capacity(keys.len());
+        for (i, key) in keys.iter().enumerate() {
+            if !self.ids.contains_key(key) {
+                local.entry(key).or_insert(i as u32);
+            }
+        }
+        let mut offsets = Vec::with_capacity(keys.len() + 1);
+        let mut edges = Vec::new();
+        offsets.push(0);
+        for (i, key) in keys.iter().enumerate() {
+            if local.get(key) == Some(&(i as u32)) {
+                edges.extend(deps[i].iter().map(|dep| match (self.ids.get(dep), local.get(dep)) {
+                    (Some(&id), _) => Dep::Known(id),
+                    (None, Some(&j)) => Dep::Local(j),
+                    (None, None) => Dep::Missing,
+                }));
+            }
+            offsets.push(edges.len());
+        }
+        let roots: Vec<u32> = wanted.iter().filter_map(|k| local.get(k).copied()).collect();
+        drop(local);
+        let edges_of = |i: usize| &edges[offsets[i]..offsets[i + 1]];
+        let order = order::post_order(keys.len(), roots, |i| {
+            edges_of(i as usize).iter().filter_map(|d| match d {
+                Dep::Local(j) => Some(*j),
+                _ => None,
+            })
+        });
+        // Create the tasks dependencies first; a dependency not created yet is a cycle.
+        let mut created: Vec<Option<TaskId>> = vec![None; keys.len()];
+        let mut keys: Vec<Option<Key>> = keys.into_iter().map(Some).collect();
+        for (position, &i) in order.iter().enumerate() {
+            let i = i as usize;
+            let Some(key) = keys[i].take() else { continue };
+            let id = self.alloc(key, Priority::new(generation, position as u32));
+            let mut problem = None;
+            let mut dep_ids = std::mem::take(&mut self.links[id.ix()].deps);
+            for (dep, dep_key) in edges_of(i).iter().zip(&deps[i]) {
+                match *dep {
+                    Dep::Known(d) => dep_ids.push(d),
+                    Dep::Local(j) => match created[j as usize] {
+                        Some(d) => dep_ids.push(d),
+                        None => problem = Some(format!("depends on {dep_key}, which is part of a dependency cycle")),
+                    },
+                    Dep::Missing => problem = Some(format!("depends on {dep_key}, which has no task")),
+                }
+            }
+            created[i] = Some(id);
+            match problem {
+                Some(problem) => {
+                    dep_ids.clear();
+                    self.links[id.ix()].deps = dep_ids;
+                    let message = format!("task {} {problem}", self.tasks[id.ix()].key);
+                    let for_dependents = format!("dependency {} failed: {message}", self.tasks[id.ix()].key);
+                    self.fail(id, message.into(), for_dependents.into(), out);
+                }
+                None => {
+                    dep_ids.sort_unstable();
+                    dep_ids.dedup();
+                    for &d in &dep_ids {
+                        self.links[d.ix()].dependents.push(id);
+                    }
+                    self.links[id.ix()].deps = dep_ids;
+                }
+            }
+            // Forgotten again by `settle` unless something ends up needing it.
+            self.recheck.push(id);
+        }
+        let mut listed = HashSet::new();
+        for key in wanted {
+            let Some(&id) = self.ids.get(&key) else {
+                out.push(Command::Erred { client, message: format!("no task computes {key}"), key });
+                continue;
+            };
+            if !listed.insert(id) {
+                continue;
+            }
+            let task = &mut self.tasks[id.ix()];
+            if !task.wanted_by.contains(&client) {
+                task.wanted_by.push(client);
+                self.recheck.push(id);
+            }
+            match (task.state, &task.failure) {
+                (Memory, _) => out.push(Command::Ready { client, key }),
+                (Erred, Some(failure)) => out.push(Command::Erred { client, key, message: failure.message.to_string() }),
+                _ => {}
+            }
+        }
+    }
+
+    fn finished(&mut self, worker: WorkerId, key: Key, nbytes: u64, out: &mut Vec<Command>) {
+        if !self.workers.contains(worker) {
+            return;
+        }
+        let Some(&id) = self.ids.get(&key) else {
+            out.push(Command::Release { worker, key });
+            return;
+        };
+        let task = &mut self.tasks[id.ix()];
+        if task.state != Processing || task.worker != Some(worker) {
+            // A late or duplicate report: the worker need not keep the value.
+            if task.state != Memory || task.worker != Some(worker) {
+                out.push(Command::Release { worker, key });
+            }
+            return;
+        }
+        task.state = Memory;
+        task.nbytes = nbytes;
+        let needed = task.waiters > 0 || !task.wanted_by.is_empty();
+        if needed {
+            out.extend(task.wanted_by.iter().map(|&client| Command::Ready { client, key: key.clone() }));
+        }
+        self.workers.stop(worker, id);
+        self.recheck.push(id);
+        self.unclaim_deps(id, Processing);
+        for &d in &self.links[id.ix()].dependents {
+            let dependent = &mut self.tasks[d.ix()];
+            if dependent.state == Waiting {
+                dependent.waiting_on -= 1;
+                if dependent.waiting_on == 0 {
+                    dependent.state = Queued;
+                    self.ready.push(Reverse((dependent.priority, d)));
+                }
+            }
+        }
+    }
+
+    fn task_erred(&mut self, worker: WorkerId, key: Key, message: String, out: &mut Vec<Command>) {
+        let Some(&id) = self.ids.get(&key) else { return };
+        let task = &mut self.tasks[id.ix()];
+        if task.state != Processing || task.worker != Some(worker) {
+            return;
+        }
+        task.worker = None;
+        self.workers.stop(worker, id);
+        if task.waiters > 0 || !task.wanted_by.is_empty() {
+            let for_dependents = format!("dependency {key} failed: {message}");
+            self.fail(id, message.into(), for_dependents.into(), out);
+        } else {
+            // Nobody needs it any more: drop it, so a later request tries again.
+            self.unclaim_deps(id, Processing);
+            let task = &mut self.tasks[id.ix()];
+            task.state = Released;
+            self.recheck.push(id);
+        }
+    }
+
+    fn release_keys(&mut self, client: ClientId, keys: Vec<Key>) {
+        for key in keys {
+            let Some(&id) = self.ids.get(&key) else { continue };
+            let wanted_by = &mut self.tasks[id.ix()].wanted_by;
+            if let Some(pos) = wanted_by.iter().position(|&c| c == client) {
+                wanted_by.swap_remove(pos);
+                self.recheck.push(id);
+            }
+        }
+    }
+
+    fn remove_worker(&mut self, worker: WorkerId, out: &mut Vec<Command>) {
+        let Some(processing) = self.workers.remove(worker) else { return };
+        for id in processing {
+            let task = &mut self.tasks[id.ix()];
+            task.worker = None;
+            task.kills += 1;
+            if task.kills >= self.kill_limit {
+                let message = format!("task {} killed {} workers", task.key, task.kills);
+                let for_dependents = format!("dependency {} failed: {message}", task.key);
+                self.fail(id, message.into(), for_dependents.into(), out);
+            } else {
+                self.requeue(id, out);
+            }
+        }
+        for i in 0..self.tasks.len() {
+            let task = &self.tasks[i];
+            if task.live && task.state == Memory && task.worker == Some(worker) {
+                self.lose(TaskId(i as u32));
+            }
+        }
+    }
+
+    // ----- transitions -----
+
+    /// Applies the consequences of changed neededness until nothing changes.
+    fn settle(&mut self, out: &mut Vec<Command>) {
+        while let Some(id) = self.recheck.pop() {
+            let task = &self.tasks[id.ix()];
+            if !task.live {
+                continue;
+            }
+            let needed = task.waiters > 0 || !task.wanted_by.is_empty();
+            match task.state {
+                Released if needed => self.start_waiting(id, out),
+                Released | Erred if !needed && self.links[id.ix()].dependents.is_empty() => self.forget(id, out),
+                Waiting | Queued if !needed => {
+                    self.unclaim_deps(id, Waiting);
+                    self.tasks[id.ix()].state = Released;
+                    self.recheck.push(id);
+                }
+                Memory if !needed && task.readers == 0 => {
+                    let task = &mut self.tasks[id.ix()];
+                    if let Some(worker) = task.worker.take() {
+                        out.push(Command::Release { worker, key: Key::clone(&task.key) });
+                    }
+                    task.state = Released;
+                    task.nbytes = 0;
+                    self.recheck.push(id);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Released → Waiting (or Queued, or Erred if a dependency erred): claims its
+    /// dependencies, which become needed in turn.
+    fn start_waiting(&mut self, id: TaskId, out: &mut Vec<Command>) {
+        let (missing, failed) = self.missing_deps(id);
+        if let Some(failed) = failed {
+            self.fail_after(id, failed, out);
+            return;
+        }
+        for &d in &self.links[id.ix()].deps {
+            let dep = &mut self.tasks[d.ix()];
+            dep.waiters += 1;
+            if dep.state == Released {
+                self.recheck.push(d);
+            }
+        }
+        self.tasks[id.ix()].state = Waiting;
+        self.tasks[id.ix()].waiting_on = missing;
+        if missing == 0 {
+            self.enqueue(id);
+        }
+    }
+
+    /// Processing → Waiting (or Queued) after its worker died: it needs its
+    /// dependencies computed again, lost ones included.
+    fn requeue(&mut self, id: TaskId, out: &mut Vec<Command>) {
+        for &d in &self.links[id.ix()].deps {
+            let dep = &mut self.tasks[d.ix()];
+            dep.readers -= 1;
+            dep.waiters += 1;
+            if dep.state == Released {
+                self.recheck.push(d);
+            }
+        }
+        let (missing, failed) = self.missing_deps(id);
+        let task = &mut self.tasks[id.ix()];
+        task.state = Waiting;
+        task.worker = None;
+        task.waiting_on = missing;
+        self.recheck.push(id);
+        if let Some(failed) = failed {
+            self.fail_after(id, failed, out);
+        } else if missing == 0 {
+            self.enqueue(id);
+        }
+    }
+
+    /// Memory → Released because its only holder died; waiting and queued dependents
+    /// wait for it again (processing ones read it when they started).
+    fn lose(&mut self, id: TaskId) {
+        let task = &mut self.tasks[id.ix()];
+        task.state = Released;
+        task.worker = None;
+        task.nbytes = 0;
+        self.recheck.push(id);
+        for &d in &self.links[id.ix()].dependents {
+            let dependent = &mut self.tasks[d.ix()];
+            match dependent.state {
+                Waiting => dependent.waiting_on += 1,
+                Queued => {
+                    dependent.state = Waiting;
+                    dependent.waiting_on = 1;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Marks `id` erred and, transitively, its waiting and queued dependents; each
+    /// wanting client is told. The caller has taken it off its worker.
+    fn fail(&mut self, id: TaskId, message: Arc<str>, for_dependents: Arc<str>, out: &mut Vec<Command>) {
+        self.set_erred(id, message, for_dependents.clone(), out);
+        while let Some(d) = self.doomed.pop() {
+            if matches!(self.tasks[d.ix()].state, Waiting | Queued) {
+                self.set_erred(d, for_dependents.clone(), for_dependents.clone(), out);
+            }
+        }
+    }
+
+    /// Fails `id` because its dependency `failed` erred.
+    fn fail_after(&mut self, id: TaskId, failed: TaskId, out: &mut Vec<Command>) {
+        let blame = match &self.tasks[failed.ix()].failure {
+            Some(failure) => failure.for_dependents.clone(),
+            None => format!("dependency {} failed", self.tasks[failed.ix()].key).into(),
+        };
+        self.fail(id, blame.clone(), blame, out);
+    }
+
+    fn set_erred(&mut self, id: TaskId, message: Arc<str>, for_dependents: Arc<str>, out: &mut Vec<Command>) {
+        let state = self.tasks[id.ix()].state;
+        if matches!(state, Waiting | Queued | Processing) {
+            self.unclaim_deps(id, state);
+        }
+        let task = &mut self.tasks[id.ix()];
+        task.state = Erred;
+        task.waiting_on = 0;
+        task.worker = None;
+        out.extend(task.wanted_by.iter().map(|&client| Command::Erred {
+            client,
+            key: Key::clone(&task.key),
+            message: message.to_string(),
+        }));
+        task.failure = Some(Box::new(Failure { message, for_dependents }));
+        self.recheck.push(id);
+        for &d in &self.links[id.ix()].dependents {
+            if matches!(self.tasks[d.ix()].state, Waiting | Queued) {
+                self.doomed.push(d);
+            }
+        }
+    }
+
+    /// Drops the claim a task in `state` has on its dependencies: as a waiter (waiting,
+    /// queued) or as a reader (processing).
+    fn unclaim_deps(&mut self, id: TaskId, state: TaskState) {
+        for &d in &self.links[id.ix()].deps {
+            let dep = &mut self.tasks[d.ix()];
+            if state == Processing {
+                dep.readers -= 1;
+            } else {
+                dep.waiters -= 1;
+            }
+            self.recheck.push(d);
+        }
+    }
+
+    /// How many dependencies are not in memory, and one that erred, if any.
+    fn missing_deps(&self, id: TaskId) -> (u32, Option<TaskId>) {
+        let mut missing = 0;
+        for &d in &self.links[id.ix()].deps {
+            match self.tasks[d.ix()].state {
+                Memory => {}
+                Erred => return (missing, Some(d)),
+                _ => missing += 1,
+            }
+        }
+        (missing, None)
+    }
+
+    fn enqueue(&mut self, id: TaskId) {
+        let task = &mut self.tasks[id.ix()];
+        task.state = Queued;
+        self.ready.push(Reverse((task.priority, id)));
+    }
+
+    /// Assigns queued tasks, highest priority first, while a worker has a free thread.
+    fn schedule(&mut self, out: &mut Vec<Command>) {
+        while let Some(&Reverse((priority, id))) = self.ready.peek() {
+            let current = self.tasks.get(id.ix()).is_some_and(|t| t.live && t.state == Queued && t.priority == priority);
+            if !current {
+                self.ready.pop();
+                continue;
+            }
+            if self.workers.free_threads() == 0 {
+                break;
+            }
+            let tasks = &self.tasks;
+            let holders = self.links[id.ix()].deps.iter().filter_map(|d| {
+                let dep = &tasks[d.ix()];
+                dep.worker.filter(|_| dep.state == Memory).map(|w| (w, dep.nbytes))
+            });
+            let Some(worker) = self.workers.choose(holders) else { break };
+            self.ready.pop();
+            self.workers.start(worker, id);
+            for &d in &self.links[id.ix()].deps {
+                let dep = &mut self.tasks[d.ix()];
+                dep.waiters -= 1;
+                dep.readers += 1;
+            }
+            let task = &mut self.tasks[id.ix()];
+            task.state = Processing;
+            task.worker = Some(worker);
+            out.push(Command::Execute { worker, key: Key::clone(&task.key) });
+        }
+    }
+
+    // ----- the arena -----
+
+    /// A new released task in a free slot.
+    fn alloc(&mut self, key: Key, priority: Priority) -> TaskId {
+        let key = Arc::new(key);
+        let id = match self.free.pop() {
+            Some(id) => id,
+            None => {
+                let id = TaskId(self.tasks.len() as u32);
+                self.tasks.push(self.vacant_task());
+                self.links.push(Links::default());
+                id
+            }
+        };
+        self.ids.insert(key.clone(), id);
+        let task = &mut self.tasks[id.ix()];
+        task.key = key;
+        task.live = true;
+        task.priority = priority;
+        id
+    }
+
+    fn vacant_task(&self) -> Task {
+        Task {
+            key: self.vacant.clone(),
+            live: false,
+            state: Released,
+            priority: Priority::new(0, 0),
+            waiters: 0,
+            readers: 0,
+            waiting_on: 0,
+            kills: 0,
+            worker: None,
+            nbytes: 0,
+            wanted_by: Vec::new(),
+            failure: None,
+        }
+    }
+
+    /// Removes a released or erred task nothing refers to, and tells the shell.
+    fn forget(&mut self, id: TaskId, out: &mut Vec<Command>) {
+        let vacant = self.vacant_task();
+        let task = std::mem::replace(&mut self.tasks[id.ix()], vacant);
+        self.ids.remove(&*task.key);
+        out.push(Command::Forget { key: Arc::try_unwrap(task.key).unwrap_or_else(|key| Key::clone(&key)) });
+        let links = &mut self.links[id.ix()];
+        let mut deps = std::mem::take(&mut links.deps);
+        shrink(&mut links.dependents);
+        for &d in &deps {
+            let dependents = &mut self.links[d.ix()].dependents;
+            if let Some(pos) = dependents.iter().position(|&t| t == id) {
+                dependents.swap_remove(pos);
+            }
+            self.recheck.push(d);
+        }
+        shrink(&mut deps);
+        self.links[id.ix()].deps = deps;
+        self.free.push(id);
+    }
+}
+
+/// Empties a vector for reuse, keeping a small allocation only.
+fn shrink(v: &mut Vec<TaskId>) {
+    if v.capacity() > 16 {
+        *v = Vec::new();
+    } else {
+        v.clear();
+    }
+}

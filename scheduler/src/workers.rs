@@ -1,0 +1,156 @@
+//! The workers the scheduler knows, the tasks running on each, and where the next
+//! task should run.
+//!
+//! A worker runs at most `nthreads` tasks at once (Dask's queuing): the scheduler only
+//! assigns a task to a worker with a free thread. Among those it prefers the worker
+//! already holding the most bytes of the task's dependencies, then the one running the
+//! fewest tasks, then the lowest id, so choices are deterministic.
+
+use crate::protocol::WorkerId;
+use crate::state::TaskId;
+use std::cmp::Reverse;
+use std::collections::BTreeMap;
+
+/// One worker's capacity and running tasks.
+#[derive(Debug)]
+struct Worker {
+    nthreads: usize,
+    processing: Vec<TaskId>,
+}
+
+impl Worker {
+    fn free(&self) -> usize {
+        self.nthreads.saturating_sub(self.processing.len())
+    }
+}
+
+/// Every known worker, with a running total of free threads.
+#[derive(Debug, Default)]
+pub(crate) struct Workers {
+    map: BTreeMap<WorkerId, Worker>,
+    free_threads: usize,
+    /// Scratch for [`Workers::choose`]: bytes of dependencies per candidate worker.
+    locality: Vec<(WorkerId, u64)>,
+}
+
+impl Workers {
+    /// Adds a worker, or updates the thread count of a known one.
+    pub(crate) fn add(&mut self, id: WorkerId, nthreads: usize) {
+        let worker = self.map.entry(id).or_insert(Worker { nthreads: 0, processing: Vec::new() });
+        self.free_threads -= worker.free();
+        worker.nthreads = nthreads;
+        self.free_threads += worker.free();
+    }
+
+    /// Removes a worker, returning the tasks it was running.
+    pub(crate) fn remove(&mut self, id: WorkerId) -> Option<Vec<TaskId>> {
+        let worker = self.map.remove(&id)?;
+        self.free_threads -= worker.free();
+        Some(worker.processing)
+    }
+
+    /// True when the worker is known.
+    pub(crate) fn contains(&self, id: WorkerId) -> bool {
+        self.map.contains_key(&id)
+    }
+
+    /// Free threads over all workers.
+    pub(crate) fn free_threads(&self) -> usize {
+        self.free_threads
+    }
+
+    /// Records that `task` runs on `id`.
+    pub(crate) fn start(&mut self, id: WorkerId, task: TaskId) {
+        if let Some(worker) = self.map.get_mut(&id) {
+            self.free_threads -= worker.free();
+            worker.processing.push(task);
+            self.free_threads += worker.free();
+        }
+    }
+
+    /// Records that `task` no longer runs on `id`.
+    pub(crate) fn stop(&mut self, id: WorkerId, task: TaskId) {
+        if let Some(worker) = self.map.get_mut(&id)
+            && let Some(pos) = worker.processing.iter().position(|&t| t == task)
+        {
+            self.free_threads -= worker.free();
+            worker.processing.swap_remove(pos);
+            self.free_threads += worker.free();
+        }
+    }
+
+    /// The worker with a free thread where a task should run, given `(holder, nbytes)`
+    /// for each of its dependencies in memory; `None` when every thread is busy.
+    pub(crate) fn choose(&mut self, holders: impl Iterator<Item = (WorkerId, u64)>) -> Option<WorkerId> {
+        if self.map.len() == 1 {
+            return self.least_busy();
+        }
+        self.locality.clear();
+        for (id, nbytes) in holders {
+            if !self.map.get(&id).is_some_and(|w| w.free() > 0) {
+                continue;
+            }
+            match self.locality.iter_mut().find(|(w, _)| *w == id) {
+                Some((_, total)) => *total += nbytes,
+                None => self.locality.push((id, nbytes)),
+            }
+        }
+        let busy = |id: WorkerId| self.map.get(&id).map_or(usize::MAX, |w| w.processing.len());
+        let near = self.locality.iter().filter(|(_, bytes)| *bytes > 0).min_by_key(|&&(id, bytes)| (Reverse(bytes), busy(id), id));
+        near.map(|&(id, _)| id).or_else(|| self.least_busy())
+    }
+
+    /// The worker with a free thread running the fewest tasks (lowest id on ties).
+    fn least_busy(&self) -> Option<WorkerId> {
+        self.map.iter().filter(|(_, w)| w.free() > 0).min_by_key(|(id, w)| (w.processing.len(), **id)).map(|(id, _)| *id)
+    }
+
+    /// Every worker with its thread count and running tasks, for consistency checks.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (WorkerId, usize, &[TaskId])> {
+        self.map.iter().map(|(id, w)| (*id, w.nthreads, w.processing.as_slice()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: WorkerId = WorkerId(1);
+    const B: WorkerId = WorkerId(2);
+
+    #[test]
+    fn free_threads_follow_starts_stops_and_updates() {
+        let mut w = Workers::default();
+        w.add(A, 2);
+        w.add(B, 1);
+        assert_eq!(w.free_threads(), 3);
+        w.start(A, TaskId(0));
+        w.start(A, TaskId(1));
+        assert_eq!(w.free_threads(), 1);
+        w.add(A, 1); // shrink below the running count: no free thread, no underflow
+        assert_eq!(w.free_threads(), 1);
+        w.stop(A, TaskId(0));
+        assert_eq!(w.free_threads(), 1);
+        w.stop(A, TaskId(7)); // not running there: ignored
+        assert_eq!(w.remove(A), Some(vec![TaskId(1)]));
+        assert_eq!(w.free_threads(), 1);
+        assert_eq!(w.remove(A), None);
+    }
+
+    #[test]
+    fn choice_prefers_bytes_then_load_then_id() {
+        let mut w = Workers::default();
+        w.add(A, 2);
+        w.add(B, 2);
+        assert_eq!(w.choose([].into_iter()), Some(A));
+        w.start(A, TaskId(0));
+        assert_eq!(w.choose([].into_iter()), Some(B), "fewest running");
+        assert_eq!(w.choose([(A, 10), (B, 4), (B, 4)].into_iter()), Some(A), "most bytes");
+        assert_eq!(w.choose([(A, 0)].into_iter()), Some(B), "no bytes: fewest running");
+        w.start(A, TaskId(1));
+        assert_eq!(w.choose([(A, 100)].into_iter()), Some(B), "A has no free thread");
+        w.start(B, TaskId(2));
+        w.start(B, TaskId(3));
+        assert_eq!(w.choose([(A, 1)].into_iter()), None);
+    }
+}

@@ -1,0 +1,398 @@
+//! Functions of each block ([`Array::map_blocks`]) and of each block with a halo of its
+//! neighbours ([`Array::map_overlap`], [`Array::gaussian_filter`]), plus Otsu
+//! thresholding.
+//!
+//! A filter such as a moving sum or a gaussian needs, for every output element, the
+//! input elements around it, so a block alone is not enough near its edges. As in
+//! Dask's `map_overlap`, every block is first extended by a *halo* of `depth` elements
+//! per axis taken from its neighbours (one [`ArrayOp::Assemble`] task gathering up to
+//! 3^k pieces, corners included). Where the block touches the array's edge there is
+//! no neighbour, and the halo is made up according to a [`Boundary`] rule
+//! ([`ArrayOp::Pad`]). The function then runs on the extended block and the halo is
+//! trimmed off its result ([`ArrayOp::Slice`]), leaving a block of the original shape
+//! whose values equal those of the function applied to the whole array (as long as
+//! the function looks no further than `depth` elements away).
+//!
+//! Each step is a layer of its own, one task per block. The graph fuser turns
+//! assemble → pad → function → trim into one task per block, so the extended block
+//! never leaves the worker that made it.
+//!
+//! Every neighbour must be able to supply the halo: along an axis with more than one
+//! block, no block may be shorter than the depth. Such arrays are rechunked first
+//! (small blocks merged into their neighbours), as Dask does.
+
+use super::{Array, Axes};
+use crate::Client;
+use std::sync::Arc;
+use tessera_core::op::{ArrayOp, AxisSlice, PadMode};
+use tessera_core::{Chunk, DType, Error, Key, NativeFn, Op, Result, Scalar, Task, Value};
+
+/// How many sigmas wide [`Array::gaussian_filter`]'s kernel is (scipy's default).
+const GAUSSIAN_TRUNCATE: f64 = 4.0;
+
+/// How [`Array::map_overlap`] makes up the halo beyond the array's edges.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Boundary {
+    /// Mirror including the edge element (`d c b a | a b c d`), as scipy's "reflect"
+    /// (NumPy's "symmetric").
+    Reflect,
+    /// Repeat the edge element (`a a a a | a b c d`).
+    Nearest,
+    /// A constant value (converted to the array's dtype).
+    Constant(f64),
+    /// No halo at the array's edges: blocks there are extended on their inner sides
+    /// only, so the function sees a smaller block (Dask's `boundary="none"`).
+    None,
+}
+
+impl Boundary {
+    /// The pad mode filling the halo of an array of `dtype`, if any.
+    fn pad_mode(self, dtype: DType) -> Option<PadMode> {
+        match self {
+            Boundary::Reflect => Some(PadMode::Reflect),
+            Boundary::Nearest => Some(PadMode::Nearest),
+            Boundary::Constant(v) => Some(PadMode::Constant(Scalar::F64(v).cast(dtype))),
+            Boundary::None => None,
+        }
+    }
+}
+
+/// The task op running `f` on one block, checking that it keeps the block's shape and
+/// converting its result to `dtype`.
+fn native_op(name: &str, dtype: DType, f: impl Fn(&Chunk) -> Result<Chunk> + Send + Sync + 'static) -> Op {
+    let label: Arc<str> = name.into();
+    let fn_name = label.clone();
+    Op::Native(NativeFn::new(fn_name, true, move |args: &[&Value]| {
+        let [arg] = args else {
+            return Err(Error::invalid(&*label, format!("expected one block, got {} arguments", args.len())));
+        };
+        let input = arg.as_chunk()?;
+        let output = f(input)?;
+        if output.shape() != input.shape() {
+            return Err(Error::invalid(
+                &*label,
+                format!(
+                    "the function returned a block of shape {:?} for an input block of shape {:?}; it must keep \
+                     the block's shape",
+                    output.shape(),
+                    input.shape()
+                ),
+            ));
+        }
+        Ok(Value::Chunk(output.into_dtype(dtype)))
+    }))
+}
+
+/// Chunks of one axis in which every block is at least `depth` long: short blocks are
+/// merged into the next one (the last into the previous). An axis shorter than `depth`
+/// becomes one block.
+fn merge_short_blocks(chunks: &[u64], depth: u64) -> Vec<u64> {
+    let mut out: Vec<u64> = Vec::with_capacity(chunks.len());
+    let mut pending = 0;
+    for &c in chunks {
+        pending += c;
+        if pending >= depth {
+            out.push(pending);
+            pending = 0;
+        }
+    }
+    match out.last_mut() {
+        Some(last) => *last += pending,
+        None => out.push(pending),
+    }
+    out
+}
+
+impl Array {
+    /// Applies the Rust function `f` to every block (Dask's `map_blocks`), giving an
+    /// array of the same shape and chunks with element type `dtype`.
+    ///
+    /// `f` must return a block of its input's shape (a wrong shape is reported when
+    /// the array is computed); its result is converted to `dtype` if needed. `name`
+    /// names the tasks. The function lives in this process, so the array computes on
+    /// the local engine only.
+    pub fn map_blocks(
+        &self,
+        name: &str,
+        dtype: DType,
+        f: impl Fn(&Chunk) -> Result<Chunk> + Send + Sync + 'static,
+    ) -> Result<Array> {
+        let op = native_op(name, dtype, f);
+        Array::blockwise_new(name, &[self], self.shape.clone(), self.chunks.clone(), dtype, |ix| {
+            Ok(Task::new(op.clone(), vec![self.key(ix)]))
+        })
+    }
+
+    /// Applies `f` to every block extended by `depth[axis]` elements of its neighbours
+    /// along each axis, then trims the extension off the result (Dask's
+    /// `map_overlap`; see the module docs).
+    ///
+    /// Beyond the array's edges the halo follows `boundary`. `f` must return a block of
+    /// its (extended) input's shape; its result is converted to `dtype`. Blocks shorter
+    /// than a depth are merged with their neighbours first, so the result may be
+    /// chunked more coarsely than `self`. Local engine only, like
+    /// [`Array::map_blocks`].
+    pub fn map_overlap(
+        &self,
+        name: &str,
+        depth: &[u64],
+        boundary: Boundary,
+        dtype: DType,
+        f: impl Fn(&Chunk) -> Result<Chunk> + Send + Sync + 'static,
+    ) -> Result<Array> {
+        self.overlap_map(native_op(name, dtype, f), depth, boundary, dtype)
+    }
+
+    /// Runs the one-argument, shape-preserving `op` over every block extended by a halo
+    /// of `depth` elements per axis (padded at the array's edges per `boundary`), then
+    /// trims the halo off; the result has element type `dtype`.
+    pub(crate) fn overlap_map(&self, op: Op, depth: &[u64], boundary: Boundary, dtype: DType) -> Result<Array> {
+        let label = op.name();
+        let ndim = self.ndim();
+        if depth.len() != ndim {
+            return Err(Error::invalid(
+                &label,
+                format!(
+                    "got {} depths {depth:?} for array {} with {ndim} axes (shape {:?})",
+                    depth.len(),
+                    self.name(),
+                    self.shape()
+                ),
+            ));
+        }
+        if depth.iter().all(|&d| d == 0) || self.is_empty() {
+            // No halo needed: the op runs block by block.
+            return Array::blockwise_new(&label, &[self], self.shape.clone(), self.chunks.clone(), dtype, |ix| {
+                Ok(Task::new(op.clone(), vec![self.key(ix)]))
+            });
+        }
+        let source = self.with_blocks_at_least(&label, depth)?;
+        let source = &source;
+        let numblocks = source.numblocks();
+        let chunks = &source.chunks;
+        // Halo widths of block `b` along axis `a`: taken from the neighbours, and made
+        // up at the array's edges (zero without padding).
+        let from_neighbours = |a: usize, b: usize| -> (u64, u64) {
+            let d = depth[a];
+            (if b > 0 { d } else { 0 }, if b + 1 < numblocks[a] { d } else { 0 })
+        };
+        let mode = boundary.pad_mode(self.dtype);
+        let padded = |a: usize, b: usize| -> (u64, u64) {
+            let d = if mode.is_some() { depth[a] } else { 0 };
+            (if b == 0 { d } else { 0 }, if b + 1 == numblocks[a] { d } else { 0 })
+        };
+        let extended = |with_pad: bool| -> Vec<Vec<u64>> {
+            (0..ndim)
+                .map(|a| {
+                    let widths = |b: usize| {
+                        let (l, r) = from_neighbours(a, b);
+                        let (pl, pr) = if with_pad { padded(a, b) } else { (0, 0) };
+                        l + r + pl + pr
+                    };
+                    chunks[a].iter().enumerate().map(|(b, &c)| c + widths(b)).collect()
+                })
+                .collect()
+        };
+        let shape_of = |chunks: &[Vec<u64>]| -> Vec<u64> { chunks.iter().map(|c| c.iter().sum()).collect() };
+
+        // Layer 1: each block with its neighbours' halo.
+        let halo_chunks = extended(false);
+        let assembled =
+            Array::blockwise_new("overlap", &[source], shape_of(&halo_chunks), halo_chunks, self.dtype, |ix| {
+                // Per axis: (neighbour offset, range cut out of that neighbour).
+                let axes: Vec<Vec<(usize, (usize, usize))>> = (0..ndim)
+                    .map(|a| {
+                        let (b, c) = (ix[a], chunks[a][ix[a]] as usize);
+                        let (l, r) = from_neighbours(a, b);
+                        let mut parts = Vec::with_capacity(3);
+                        if l > 0 {
+                            let prev = chunks[a][b - 1] as usize;
+                            parts.push((b - 1, (prev - l as usize, prev)));
+                        }
+                        parts.push((b, (0, c)));
+                        if r > 0 {
+                            parts.push((b + 1, (0, r as usize)));
+                        }
+                        parts
+                    })
+                    .collect();
+                let grid: Vec<usize> = axes.iter().map(Vec::len).collect();
+                if grid.iter().all(|&g| g == 1) {
+                    return Ok(Task::new(Op::Alias, vec![source.key(ix)]));
+                }
+                let mut deps: Vec<Key> = Vec::with_capacity(grid.iter().product());
+                let mut pieces = Vec::with_capacity(deps.capacity());
+                for g in super::block_indices(&grid) {
+                    let cell: Vec<&(usize, (usize, usize))> = g.iter().zip(&axes).map(|(&i, parts)| &parts[i]).collect();
+                    deps.push(source.key(&cell.iter().map(|p| p.0).collect::<Vec<_>>()));
+                    pieces.push(cell.iter().map(|p| p.1).collect());
+                }
+                Ok(Task::new(Op::Array(ArrayOp::Assemble { grid, pieces }), deps))
+            })?;
+
+        // Layer 2: the halo beyond the array's edges.
+        let input = match mode {
+            None => assembled,
+            Some(mode) => {
+                let pad_chunks = extended(true);
+                let assembled = &assembled;
+                Array::blockwise_new("pad", &[assembled], shape_of(&pad_chunks), pad_chunks, self.dtype, |ix| {
+                    let widths: Vec<(usize, usize)> = (0..ndim)
+                        .map(|a| {
+                            let (l, r) = padded(a, ix[a]);
+                            (l as usize, r as usize)
+                        })
+                        .collect();
+                    let op = if widths.iter().all(|&w| w == (0, 0)) {
+                        Op::Alias
+                    } else {
+                        Op::Array(ArrayOp::Pad { widths, mode })
+                    };
+                    Ok(Task::new(op, vec![assembled.key(ix)]))
+                })?
+            }
+        };
+
+        // Layer 3: the op on every extended block.
+        let input = &input;
+        let mapped = Array::blockwise_new(
+            &format!("{label}-halo"),
+            &[input],
+            input.shape.clone(),
+            input.chunks.clone(),
+            dtype,
+            |ix| Ok(Task::new(op.clone(), vec![input.key(ix)])),
+        )?;
+
+        // Layer 4: trim the halo off.
+        let mapped = &mapped;
+        Array::blockwise_new(&label, &[mapped], source.shape.clone(), chunks.clone(), dtype, |ix| {
+            let slices = (0..ndim)
+                .map(|a| {
+                    let start = (from_neighbours(a, ix[a]).0 + padded(a, ix[a]).0) as usize;
+                    AxisSlice { start, stop: start + chunks[a][ix[a]] as usize, step: 1 }
+                })
+                .collect();
+            Ok(Task::new(Op::Array(ArrayOp::Slice { slices, drop_axes: vec![] }), vec![mapped.key(ix)]))
+        })
+    }
+
+    /// The array rechunked so that along every axis with a non-zero depth and more
+    /// than one block, every block is at least that deep (itself when it already is).
+    fn with_blocks_at_least(&self, op: &str, depth: &[u64]) -> Result<Array> {
+        let short = |a: usize| depth[a] > 0 && self.chunks[a].len() > 1 && self.chunks[a].iter().any(|&c| c < depth[a]);
+        if !(0..self.ndim()).any(short) {
+            return Ok(self.clone());
+        }
+        let chunks: Vec<Vec<u64>> = (0..self.ndim())
+            .map(|a| if short(a) { merge_short_blocks(&self.chunks[a], depth[a]) } else { self.chunks[a].clone() })
+            .collect();
+        self.rechunk_to(chunks).map_err(|e| {
+            Error::invalid(op, format!("array {} has blocks shorter than the depth {depth:?}: {e}", self.name()))
+        })
+    }
+
+    /// Gaussian filter with one standard deviation per axis, equal to
+    /// `scipy.ndimage.gaussian_filter(x, sigma, mode="reflect")` on the whole array.
+    ///
+    /// The kernel extends 4 sigmas on each side, so each block gets a halo of
+    /// `int(4 * sigma + 0.5)` elements, reflected at the array's edges. float64 input
+    /// gives float64, anything else float32.
+    pub fn gaussian_filter(&self, sigma: &[f64]) -> Result<Array> {
+        const OP: &str = "gaussian_filter";
+        if sigma.len() != self.ndim() {
+            return Err(Error::invalid(
+                OP,
+                format!(
+                    "got {} sigmas {sigma:?} for array {} with {} axes (shape {:?})",
+                    sigma.len(),
+                    self.name(),
+                    self.ndim(),
+                    self.shape()
+                ),
+            ));
+        }
+        if let Some(s) = sigma.iter().find(|s| !(**s >= 0.0 && s.is_finite())) {
+            return Err(Error::invalid(
+                OP,
+                format!("sigma must be finite and non-negative, got {s} in {sigma:?} (array {})", self.name()),
+            ));
+        }
+        let depth: Vec<u64> = sigma.iter().map(|&s| (GAUSSIAN_TRUNCATE * s + 0.5) as u64).collect();
+        let dtype = if self.dtype == DType::F64 { DType::F64 } else { DType::F32 };
+        let op = Op::Array(ArrayOp::GaussianFilter { sigma: sigma.to_vec(), truncate: GAUSSIAN_TRUNCATE });
+        self.overlap_map(op, &depth, Boundary::Reflect, dtype)
+    }
+
+    /// Otsu's threshold of the whole array from a histogram of `bins` bins, as
+    /// scikit-image's `threshold_otsu(x, nbins=bins)`, on [`Client::current`]; see
+    /// [`Array::threshold_otsu_with`].
+    #[cfg(feature = "local")]
+    pub fn threshold_otsu(&self, bins: usize) -> Result<Array> {
+        self.threshold_otsu_with(&Client::current(), bins)
+    }
+
+    /// Otsu's threshold of the whole array, as a lazy 0-d float64 array.
+    ///
+    /// The histogram range is the array's minimum and maximum, which are computed now
+    /// on `client` (one pass over the data); the histogram of `bins` bins over that
+    /// range and the threshold (the centre of the bin maximising the between-class
+    /// variance) stay lazy. An array holding one distinct value gives that value.
+    pub fn threshold_otsu_with(&self, client: &Client, bins: usize) -> Result<Array> {
+        const OP: &str = "threshold_otsu";
+        if bins == 0 {
+            return Err(Error::invalid(OP, format!("bins must be at least 1, got 0 (array {})", self.name())));
+        }
+        if self.is_empty() {
+            return Err(Error::invalid(
+                OP,
+                format!("array {} of shape {:?} has no elements", self.name(), self.shape()),
+            ));
+        }
+        let (lo, hi) = (self.min(Axes::All)?, self.max(Axes::All)?);
+        let mut graph = lo.graph();
+        graph.merge(&hi.graph());
+        let values = client.compute_keys(&graph, &[lo.key(&[]), hi.key(&[])])?;
+        let mut bounds = values.iter().map(|v| {
+            v.as_chunk()?
+                .first()
+                .map(Scalar::to_f64)
+                .ok_or_else(|| Error::Engine(format!("the minimum or maximum of {} is empty", self.name())))
+        });
+        let (Some(min), Some(max)) = (bounds.next().transpose()?, bounds.next().transpose()?) else {
+            return Err(Error::Engine(format!("the minimum and maximum of {} were not returned", self.name())));
+        };
+        if !(min.is_finite() && max.is_finite()) {
+            return Err(Error::invalid(
+                OP,
+                format!("array {} holds non-finite values (minimum {min}, maximum {max})", self.name()),
+            ));
+        }
+        if min == max {
+            let value = Arc::new(Value::Chunk(Chunk::scalar(Scalar::F64(min))));
+            return Array::blockwise_new("otsu", &[], vec![], vec![], DType::F64, |_| {
+                Ok(Task::new(Op::Literal(value.clone()), vec![]))
+            });
+        }
+        let (counts, _) = self.histogram(bins, (min, max))?;
+        let counts = &counts;
+        Array::blockwise_new("otsu", &[counts], vec![], vec![], DType::F64, |_| {
+            let op = Op::Array(ArrayOp::OtsuThreshold { range: (min, max) });
+            Ok(Task::new(op, vec![counts.key(&[0])]))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_blocks_merge_into_neighbours() {
+        assert_eq!(merge_short_blocks(&[4, 4, 1], 2), vec![4, 5]);
+        assert_eq!(merge_short_blocks(&[1, 1, 1, 1, 1], 2), vec![2, 3]);
+        assert_eq!(merge_short_blocks(&[3, 0, 3], 1), vec![3, 3]);
+        assert_eq!(merge_short_blocks(&[1, 2], 5), vec![3]);
+        assert_eq!(merge_short_blocks(&[5, 5], 5), vec![5, 5]);
+    }
+}

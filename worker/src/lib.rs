@@ -1,0 +1,13 @@
+//! Tessera's worker: runs tasks and holds their results.
+//!
+//! A worker executes [`Op`](tessera_core::Op)s: built-in array kernels natively
+//! ([`kernels`]), Zarr reads and writes through `object_store` ([`storage`]), fused
+//! chains step by step and Rust closures in the local engine ([`execute`]), on a pool
+//! of task threads ([`pool`]).
+
+pub mod execute;
+pub mod kernels;
+pub mod pool;
+pub mod storage;
+
+pub use execute::execute;

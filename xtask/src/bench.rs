@@ -1,0 +1,164 @@
+//! `cargo xtask bench NAME…`: Tessera and its peer (Dask) side by side, on the same input,
+//! in one run. Each suite prints one line per workload on stdout:
+//!
+//! ```text
+//! BENCH <workload> tessera_s=<x> peer=<name> peer_s=<y> speedup=<y/x> tessera_rss_mib=<m> peer_rss_mib=<n>
+//! ```
+//!
+//! Every side runs as its own process under `benches/harness/measure.py`, which reports
+//! the peak resident memory of that process; the side itself prints its timed seconds.
+//! The peers' Python (numpy, dask, zarr, scipy, scikit-image) lives in a venv at
+//! `target/bench-venv`, created once. A suite is a module below with a row in [`SUITES`].
+
+mod array;
+mod image;
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::python::ensure_venv;
+use crate::util::{self, Result, capture, cargo, repo_root, target_dir};
+
+/// A benchmark suite: `cargo xtask bench <name>` calls `run`.
+struct Suite {
+    name: &'static str,
+    about: &'static str,
+    run: fn(&Harness) -> Result,
+}
+
+const SUITES: &[Suite] = &[
+    Suite { name: "array", about: "reductions over a random 20000×20000 f64 array (vs dask.array)", run: array::run },
+    Suite {
+        name: "image",
+        about: "the `tessera demo` microscopy pipeline on 64×2048×2048 u16 (vs dask)",
+        run: image::run,
+    },
+];
+
+const PEER_PACKAGES: &[&str] = &["numpy", "dask[array]", "zarr", "scipy", "scikit-image"];
+const PEER_IMPORTS: &[&str] = &["numpy", "dask.array", "zarr", "scipy.ndimage", "skimage.filters"];
+
+/// The suites, one per line, for the usage text.
+pub fn suite_list() -> String {
+    SUITES
+        .iter()
+        .map(|suite| format!("                   {:<8}{}", suite.name, suite.about))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Runs the named suites in order, after preparing the venv and the release build once.
+pub fn run(names: &[String]) -> Result {
+    let known = || SUITES.iter().map(|suite| suite.name).collect::<Vec<_>>().join(", ");
+    if names.is_empty() {
+        return Err(format!("`cargo xtask bench` needs a suite name: {}", known()));
+    }
+    let suites = names
+        .iter()
+        .map(|name| {
+            SUITES
+                .iter()
+                .find(|suite| suite.name == name)
+                .ok_or_else(|| format!("unknown bench `{name}`; known: {}", known()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let harness = Harness::prepare()?;
+    suites.iter().try_for_each(|suite| (suite.run)(&harness))
+}
+
+/// What every suite needs: the peers' python, the harness scripts and the release binaries.
+pub struct Harness {
+    python: PathBuf,
+    scripts: PathBuf,
+    release: PathBuf,
+}
+
+impl Harness {
+    fn prepare() -> Result<Self> {
+        let python = ensure_venv(&target_dir().join("bench-venv"), PEER_PACKAGES, PEER_IMPORTS)?;
+        if std::env::var_os("TMP_FAKE").is_none() { util::run(&mut cargo(["build", "--release", "-p", "tessera-cli", "-p", "tessera-bench"]))?; }
+        Ok(Self { python, scripts: repo_root().join("benches").join("harness"), release: std::env::var_os("TMP_FAKE").map(PathBuf::from).unwrap_or_else(|| target_dir().join("release")) })
+    }
+
+    /// The bench venv's python, which runs the peer scripts.
+    pub fn python(&self) -> &Path {
+        &self.python
+    }
+
+    /// A script in `benches/harness/`.
+    pub fn script(&self, name: &str) -> PathBuf {
+        self.scripts.join(name)
+    }
+
+    /// A binary from the release build.
+    pub fn release_bin(&self, name: &str) -> PathBuf {
+        self.release.join(name)
+    }
+
+    /// A directory for a suite's inputs and outputs, kept between runs: `target/bench-data/<name>`.
+    pub fn data_dir(&self, name: &str) -> PathBuf {
+        target_dir().join("bench-data").join(name)
+    }
+
+    /// Runs `argv` under `measure.py` with `RUST_BACKTRACE` unset, and reads the value of
+    /// `seconds_key` it printed and its peak RSS. Fails, showing its output and naming
+    /// `side` and `workload`, if it exits non-zero or a value is missing. Its output is
+    /// copied to stderr so details such as `threshold=` stay visible.
+    pub fn measure<I, S>(&self, side: &str, workload: &str, seconds_key: &str, argv: I) -> Result<Measurement>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = Command::new(&self.python);
+        cmd.arg(self.script("measure.py"))
+            .args(argv)
+            .current_dir(repo_root())
+            .env_remove("RUST_BACKTRACE")
+            .env_remove("RUST_LIB_BACKTRACE");
+        let output = capture(&mut cmd)?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let failure = |what: String| {
+            format!("bench {workload}: the {side} side {what}\n--- stdout ---\n{stdout}--- stderr ---\n{stderr}")
+        };
+        if !output.status.success() {
+            return Err(failure(format!("failed ({})", output.status)));
+        }
+        let value = |key: &str| last_value(&stdout, key).ok_or_else(|| failure(format!("printed no number `{key}=`")));
+        let measurement = Measurement { seconds: value(seconds_key)?, rss_mib: value("rss_mib")? };
+        for line in stdout.lines().chain(stderr.lines()) {
+            eprintln!("  {side}| {line}");
+        }
+        Ok(measurement)
+    }
+}
+
+/// One side's result for one workload.
+pub struct Measurement {
+    /// The timed part, as the side reported it.
+    pub seconds: f64,
+    /// Peak resident memory of the side's process, in MiB.
+    pub rss_mib: f64,
+}
+
+/// The last number printed as a whitespace-separated `key=<number>` field in `text`.
+fn last_value(text: &str, key: &str) -> Option<f64> {
+    text.split_whitespace()
+        .filter_map(|field| field.split_once('='))
+        .filter(|(k, _)| *k == key)
+        .filter_map(|(_, v)| v.parse().ok())
+        .next_back()
+}
+
+/// Prints the `BENCH` line for one workload.
+pub fn report(workload: &str, tessera: &Measurement, peer: &str, peer_result: &Measurement) {
+    println!(
+        "BENCH {workload} tessera_s={:.3} peer={peer} peer_s={:.3} speedup={:.2} tessera_rss_mib={:.0} peer_rss_mib={:.0}",
+        tessera.seconds,
+        peer_result.seconds,
+        peer_result.seconds / tessera.seconds,
+        tessera.rss_mib,
+        peer_result.rss_mib,
+    );
+}
