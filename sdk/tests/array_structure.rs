@@ -115,7 +115,7 @@ fn transpose_rejects_non_permutations() {
 fn slices_match_numpy_on_odd_chunkings() {
     let a = data(&[10, 7]);
     let cases: Vec<Vec<SliceArg>> = vec![
-        vec![(2..9).into(), (1..-1).into()],
+        vec![(2..9).into(), SliceArg::range(1, -1)],
         vec![SliceArg::step(None, None, -1)],
         vec![SliceArg::Full, SliceArg::step(None, None, -2)],
         vec![SliceArg::step(8, 0, -3), SliceArg::step(1, None, 3)],
@@ -383,9 +383,9 @@ fn cuts_to_chunks(len: usize, cuts: &[bool]) -> Vec<u64> {
     }
     let mut out = vec![];
     let mut run = 0;
-    for i in 0..len {
+    for (i, &cut) in cuts.iter().enumerate().take(len) {
         run += 1;
-        if i + 1 == len || cuts[i] {
+        if i + 1 == len || cut {
             out.push(run);
             run = 0;
         }
@@ -436,5 +436,19 @@ proptest! {
         let y = lazy(&a, &chunks).rechunk_to(target.clone()).unwrap();
         prop_assert_eq!(y.chunks(), target.as_slice());
         prop_assert_eq!(compute(&y), a);
+    }
+
+    #[test]
+    fn slice_of_irregular_chunks_equals_numpy(
+        (shape, cuts, args) in proptest::collection::vec(1usize..10, 1..=2).prop_flat_map(|shape| {
+            let cuts: Vec<_> = shape.iter().map(|&n| proptest::collection::vec(any::<bool>(), n)).collect();
+            let args: Vec<_> = shape.iter().map(|&n| slice_arg(n)).collect();
+            (Just(shape), cuts, args)
+        })
+    ) {
+        let a = data(&shape);
+        let target: Vec<Vec<u64>> = shape.iter().zip(&cuts).map(|(&n, c)| cuts_to_chunks(n, c)).collect();
+        let y = lazy(&a, &shape.iter().map(|&n| n as u64).collect::<Vec<_>>()).rechunk_to(target).unwrap();
+        prop_assert_eq!(compute(&y.slice(&args).unwrap()), reference_slice(&a, &args));
     }
 }

@@ -77,8 +77,8 @@ pub struct Harness {
 impl Harness {
     fn prepare() -> Result<Self> {
         let python = ensure_venv(&target_dir().join("bench-venv"), PEER_PACKAGES, PEER_IMPORTS)?;
-        if std::env::var_os("TMP_FAKE").is_none() { util::run(&mut cargo(["build", "--release", "-p", "tessera-cli", "-p", "tessera-bench"]))?; }
-        Ok(Self { python, scripts: repo_root().join("benches").join("harness"), release: std::env::var_os("TMP_FAKE").map(PathBuf::from).unwrap_or_else(|| target_dir().join("release")) })
+        util::run(&mut cargo(["build", "--release", "-p", "tessera-cli", "-p", "tessera-bench"]))?;
+        Ok(Self { python, scripts: repo_root().join("benches").join("harness"), release: target_dir().join("release") })
     }
 
     /// The bench venv's python, which runs the peer scripts.

@@ -11,9 +11,8 @@
 //! [`unify_chunks`] rechunks several arrays to the common refinement of their chunks so
 //! operations that pair blocks up (element-wise arithmetic, `stack`) find them aligned.
 
-use super::Array;
-use super::block_indices;
 use super::chunks::{ChunkSize, offsets, regular, resolve, unify};
+use super::{Array, block_indices};
 use tessera_core::op::{ArrayOp, AxisSlice};
 use tessera_core::{Error, Op, Result, Task};
 
@@ -237,6 +236,26 @@ mod tests {
         assert_eq!(overlaps(&[4, 4, 2], &[5, 5]), vec![vec![o(0, 0, 4), o(1, 0, 1)], vec![o(1, 1, 4), o(2, 0, 2)]]);
         assert_eq!(overlaps(&[10], &[3, 7]), vec![vec![o(0, 0, 3)], vec![o(0, 3, 10)]]);
         assert_eq!(overlaps(&[0], &[0]), vec![vec![o(0, 0, 0)]]);
+    }
+
+    fn meta(shape: &[u64], chunks: &[&[u64]]) -> Array {
+        let chunks = chunks.iter().map(|c| c.to_vec()).collect();
+        Array::from_tasks(super::super::layer_name("t"), &[], vec![], shape.to_vec(), chunks, tessera_core::DType::F64)
+    }
+
+    #[test]
+    fn unify_chunks_refines_shared_axes_and_keeps_broadcast_ones() {
+        let a = meta(&[4, 6], &[&[2, 2], &[3, 3]]);
+        let b = meta(&[6], &[&[2, 4]]);
+        let c = meta(&[4, 1], &[&[1, 3], &[1]]);
+        let (aligned, chunks) = unify_chunks("add", &[&a, &b, &c]).unwrap();
+        assert_eq!(chunks, vec![vec![1, 1, 2], vec![2, 1, 3]]);
+        assert_eq!(aligned[0].chunks(), &[vec![1, 1, 2], vec![2, 1, 3]]);
+        assert_eq!(aligned[1].chunks(), &[vec![2, 1, 3]]);
+        assert_eq!(aligned[2].chunks(), &[vec![1, 1, 2], vec![1]]);
+        let d = meta(&[5], &[&[5]]);
+        let msg = unify_chunks("add", &[&a, &d]).unwrap_err().to_string();
+        assert!(msg.starts_with("add: ") && msg.contains(d.name()) && msg.contains("[4, 6]"), "{msg}");
     }
 
     #[test]

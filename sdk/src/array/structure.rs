@@ -19,8 +19,9 @@ use tessera_core::{DType, Error, Key, Op, Result, Task};
 ///
 /// Besides the variants, [`SliceArg::index`], [`SliceArg::range`] and
 /// [`SliceArg::step`] build arguments, and Rust ranges convert with `into()`:
-/// `(2..5).into()` is `2:5`, `(..-1).into()` is `:-1`, `(..).into()` is `:`, and an
-/// `i64` is an integer index.
+/// `(2..5).into()` is `2:5`, `(3..).into()` is `3:`, `(..).into()` is `:`, and an
+/// `i64` is an integer index. Prefer `SliceArg::range(1, -1)` to `(1..-1).into()` for
+/// bounds counted from the end: clippy rejects Rust ranges that look empty.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SliceArg {
     /// The whole axis (`:`).
@@ -500,10 +501,12 @@ mod tests {
         assert_eq!(select(5, SliceArg::step(5, None, -2)), vec![4, 2, 0]);
         assert_eq!(select(5, SliceArg::step(3, -5, -1)), vec![3, 2, 1]);
         assert_eq!(select(5, SliceArg::step(-5, None, -1)), vec![0]);
-        assert_eq!(select(5, (1..-1).into()), vec![1, 2, 3]);
+        assert_eq!(select(5, SliceArg::range(1, -1)), vec![1, 2, 3]);
         assert_eq!(select(5, SliceArg::step(None, None, 7)), vec![0]);
         assert_eq!(select(0, SliceArg::step(None, None, -1)), Vec::<u64>::new());
-        assert_eq!(select(5, (4..2).into()), Vec::<u64>::new());
+        assert_eq!(select(5, SliceArg::range(4, 2)), Vec::<u64>::new());
+        assert_eq!(select(5, SliceArg::step(None, None, i64::MAX)), vec![0]);
+        assert_eq!(select(5, SliceArg::step(None, None, i64::MIN)), vec![4]);
     }
 
     #[test]

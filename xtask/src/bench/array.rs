@@ -19,7 +19,7 @@ pub fn run(harness: &Harness) -> Result {
             "dask",
             workload,
             "seconds",
-            [harness.python().as_os_str(), dask_script.as_os_str(), workload.as_ref(), "--size".as_ref(), "4000".as_ref(), "--chunk".as_ref(), "1000".as_ref()],
+            [harness.python().as_os_str(), dask_script.as_os_str(), workload.as_ref()],
         )?;
         report(workload, &tessera, "dask", &dask);
     }
