@@ -64,7 +64,8 @@ pub enum ArrayOp {
     Random { dist: Distribution, seed: u64, array_shape: Vec<u64>, offset: Vec<u64>, shape: Vec<usize>, dtype: DType },
     /// Reads the region `offset .. offset + shape` of a Zarr array (no arguments).
     ZarrRead { store: String, path: String, offset: Vec<u64>, shape: Vec<usize> },
-    /// Writes argument 0 as chunk (or shard) `chunk` of a Zarr array; returns unit.
+    /// Writes argument 0 as chunk (or shard) `chunk` of a Zarr array; returns a boolean
+    /// block of ones-shape holding `true`.
     ZarrWrite { store: String, path: String, chunk: Vec<u64> },
     /// One-argument element-wise function.
     Unary(UnaryOp),

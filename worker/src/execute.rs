@@ -3,7 +3,7 @@
 use crate::{kernels, storage};
 use std::sync::Arc;
 use tessera_core::op::{ArrayOp, Fused, FusedArg};
-use tessera_core::{Error, Op, Result, Value};
+use tessera_core::{Chunk, DType, Error, Op, Result, Scalar, Value};
 
 /// Runs `op` over `args` (the values of the task's dependencies, in order).
 ///
@@ -26,7 +26,9 @@ fn execute_array(op: &ArrayOp, args: &[&Value]) -> Result<Value> {
         ArrayOp::ZarrWrite { store, path, chunk } => {
             let data = args.first().ok_or_else(|| Error::invalid("write-zarr", "expected one argument"))?.as_chunk()?;
             storage::write_chunk(store, path, chunk, data)?;
-            Ok(Value::Unit)
+            // One `true` per chunk written, so write tasks form a boolean array over the
+            // chunk grid that can be computed like any other.
+            Ok(Value::Chunk(Chunk::full(&vec![1; chunk.len()], Scalar::Bool(true), DType::Bool)))
         }
         other => kernels::run(other, args),
     }

@@ -63,8 +63,9 @@ impl Array {
         Ok(())
     }
 
-    /// Creates the stored array's metadata and returns a lazy array of write tasks
-    /// (one unit value per chunk or shard), to run later or together with other work.
+    /// Creates the stored array's metadata and returns a lazy boolean array over the
+    /// chunk grid whose tasks write the chunks (or shards), to compute later or
+    /// together with other work.
     pub fn to_zarr_graph(&self, url: &str, path: &str, options: &ZarrOptions) -> Result<Array> {
         // Zarr needs a regular grid: every block but the last of each axis the same.
         let chunk_shape: Vec<u64> = self.chunks.iter().map(|c| c[0].max(1)).collect();
@@ -98,7 +99,7 @@ impl Array {
                 (Key::new(name.clone(), chunk), Task::new(Op::Array(op), vec![source.key(&ix)]))
             })
             .collect();
-        // The write array has one element (a unit value) per chunk written.
+        // The write array has one element (`true` once written) per chunk.
         let grid: Vec<u64> = source.chunks.iter().map(|c| c.len() as u64).collect();
         let grid_chunks = grid.iter().map(|&n| vec![1; n as usize]).collect();
         Ok(Array::from_tasks(name, &[&source], tasks, grid, grid_chunks, tessera_core::DType::Bool))
