@@ -178,7 +178,7 @@ impl Graph {
             if inlined(k) {
                 continue;
             }
-            if !task.deps.iter().any(|d| inlined(d)) {
+            if !task.deps.iter().any(&inlined) {
                 fused.insert(k.clone(), task.clone());
                 continue;
             }
