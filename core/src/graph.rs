@@ -284,7 +284,7 @@ mod tests {
     #[test]
     fn cull_keeps_only_what_outputs_need() {
         let (g, c) = chain();
-        let culled = g.cull(&[c.clone()]).unwrap();
+        let culled = g.cull(std::slice::from_ref(&c)).unwrap();
         assert_eq!(culled.len(), 3);
         assert!(!culled.contains(&Key::new("unused", [0])));
         assert!(g.cull(&[Key::new("nope", [])]).is_err());
@@ -293,8 +293,8 @@ mod tests {
     #[test]
     fn fusion_inlines_single_consumer_chains() {
         let (g, c) = chain();
-        let g = g.cull(&[c.clone()]).unwrap();
-        let fused = g.fuse_blockwise(&[c.clone()]);
+        let g = g.cull(std::slice::from_ref(&c)).unwrap();
+        let fused = g.fuse_blockwise(std::slice::from_ref(&c));
         // `a` has two consumers so it stays; `b` is fused into `c`.
         assert_eq!(fused.len(), 2);
         let task = fused.get(&c).unwrap();
