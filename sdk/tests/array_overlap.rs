@@ -55,7 +55,8 @@ fn mirror(k: i64, n: usize) -> usize {
 fn value_at(data: &ArrayD<f64>, ix: &[i64], boundary: Boundary) -> f64 {
     let shape = data.shape();
     let inside = ix.iter().zip(shape).all(|(&i, &n)| i >= 0 && (i as usize) < n);
-    let clamp = |f: &dyn Fn(i64, usize) -> usize| -> Vec<usize> { ix.iter().zip(shape).map(|(&i, &n)| f(i, n)).collect() };
+    let clamp =
+        |f: &dyn Fn(i64, usize) -> usize| -> Vec<usize> { ix.iter().zip(shape).map(|(&i, &n)| f(i, n)).collect() };
     match boundary {
         _ if inside => data[IxDyn(&clamp(&|i, _| i as usize))],
         Boundary::Reflect => data[IxDyn(&clamp(&mirror))],
@@ -235,7 +236,8 @@ fn naive_gaussian(data: &ArrayD<f64>, sigma: &[f64]) -> ArrayD<f64> {
         offsets
             .iter()
             .map(|o| {
-                let weight: f64 = o.iter().zip(&w).zip(&radius).map(|((&d, w), &r)| w[(d + r as i64) as usize]).product();
+                let weight: f64 =
+                    o.iter().zip(&w).zip(&radius).map(|((&d, w), &r)| w[(d + r as i64) as usize]).product();
                 let at: Vec<i64> = ix.iter().zip(o).map(|(&i, &d)| i as i64 + d).collect();
                 weight * value_at(data, &at, Boundary::Reflect)
             })
@@ -275,8 +277,29 @@ fn gaussian_filter_matches_a_naive_whole_array_filter() -> Result<()> {
     Ok(())
 }
 
-/// scikit-image's `threshold_otsu` for float data, from scratch: histogram over
-/// `[min, max]`, then the bin centre maximising the between-class variance.
+/// Otsu's threshold from a histogram: the bin centre maximising the between-class
+/// variance (the first one on ties).
+fn otsu_from_histogram(hist: &[f64], centres: &[f64]) -> f64 {
+    let mut best = (0, f64::NEG_INFINITY);
+    for split in 0..hist.len() - 1 {
+        let (a, b) = (&hist[..=split], &hist[split + 1..]);
+        let w1: f64 = a.iter().sum();
+        let w2: f64 = b.iter().sum();
+        if w1 == 0.0 || w2 == 0.0 {
+            continue;
+        }
+        let m1 = a.iter().zip(centres).map(|(n, c)| n * c).sum::<f64>() / w1;
+        let m2 = b.iter().zip(&centres[split + 1..]).map(|(n, c)| n * c).sum::<f64>() / w2;
+        let between = w1 * w2 * (m1 - m2) * (m1 - m2);
+        if between > best.1 {
+            best = (split, between);
+        }
+    }
+    centres[best.0]
+}
+
+/// scikit-image's `threshold_otsu` for float data, from scratch: `bins` equal bins
+/// over `[min, max]`.
 fn naive_otsu(data: &ArrayD<f64>, bins: usize) -> f64 {
     let lo = data.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = data.iter().copied().fold(f64::NEG_INFINITY, f64::max);
@@ -287,22 +310,20 @@ fn naive_otsu(data: &ArrayD<f64>, bins: usize) -> f64 {
         hist[i] += 1.0;
     }
     let centres: Vec<f64> = (0..bins).map(|i| lo + (i as f64 + 0.5) * width).collect();
-    let mut best = (0, f64::NEG_INFINITY);
-    for split in 0..bins - 1 {
-        let (a, b) = (&hist[..=split], &hist[split + 1..]);
-        let w1: f64 = a.iter().sum();
-        let w2: f64 = b.iter().sum();
-        if w1 == 0.0 || w2 == 0.0 {
-            continue;
-        }
-        let m1 = a.iter().zip(&centres).map(|(n, c)| n * c).sum::<f64>() / w1;
-        let m2 = b.iter().zip(&centres[split + 1..]).map(|(n, c)| n * c).sum::<f64>() / w2;
-        let between = w1 * w2 * (m1 - m2) * (m1 - m2);
-        if between > best.1 {
-            best = (split, between);
-        }
+    otsu_from_histogram(&hist, &centres)
+}
+
+/// scikit-image's `threshold_otsu` for integer data: one bin per value from the
+/// minimum to the maximum.
+fn naive_otsu_integers(data: &ArrayD<i64>) -> f64 {
+    let lo = data.iter().copied().min().unwrap_or(0);
+    let hi = data.iter().copied().max().unwrap_or(0);
+    let mut hist = vec![0.0; (hi - lo + 1) as usize];
+    for &v in data {
+        hist[(v - lo) as usize] += 1.0;
     }
-    centres[best.0]
+    let centres: Vec<f64> = (lo..=hi).map(|v| v as f64).collect();
+    otsu_from_histogram(&hist, &centres)
 }
 
 #[test]
@@ -327,6 +348,19 @@ fn threshold_otsu_matches_a_naive_otsu() -> Result<()> {
     // The default client.
     let t = x.threshold_otsu(32)?;
     assert_eq!(t.compute_scalar()?, naive_otsu(&data, 32));
+    // Integers: one bin per value when they fit in the bins, so the threshold is one
+    // of the values.
+    let levels = data.mapv(|v| (v * 3.0).round().clamp(0.0, 255.0) as i64);
+    let small = array::from_ndarray(levels.mapv(|v| v as u8), &[16, 16])?;
+    let t = compute(&small.threshold_otsu_with(&client, 256)?, &client)?[IxDyn(&[])];
+    assert_eq!(t, naive_otsu_integers(&levels));
+    assert_eq!(t, t.round());
+    let signed = array::from_ndarray(levels.mapv(|v| v as i32 - 60), &[7, 9])?;
+    let t = compute(&signed.threshold_otsu_with(&client, 1000)?, &client)?[IxDyn(&[])];
+    assert_eq!(t, naive_otsu_integers(&levels.mapv(|v| v - 60)));
+    // Too many values for the bins: equal bins over [min, max].
+    let t = compute(&signed.threshold_otsu_with(&client, 10)?, &client)?[IxDyn(&[])];
+    assert_eq!(t, naive_otsu(&levels.mapv(|v| (v - 60) as f64), 10));
     // One distinct value: that value.
     let flat = array::from_ndarray(ArrayD::from_elem(IxDyn(&[4, 4]), 7u16), &[2, 2])?;
     assert_eq!(compute(&flat.threshold_otsu_with(&client, 10)?, &client)?[IxDyn(&[])], 7.0);

@@ -131,7 +131,8 @@ fn check(
     keepdims: bool,
     split_every: Option<usize>,
 ) -> Result<()> {
-    let what = format!("{kind:?} over {axes:?} keepdims={keepdims} split_every={split_every:?} chunks={:?}", x.chunks());
+    let what =
+        format!("{kind:?} over {axes:?} keepdims={keepdims} split_every={split_every:?} chunks={:?}", x.chunks());
     let r = x.reduction(kind, axes.to_vec(), keepdims, split_every)?;
     let (shape, want) = naive(data, kind, axes);
     let mut expected_shape: Vec<u64> = shape.iter().map(|&s| s as u64).collect();
@@ -249,7 +250,12 @@ fn integer_and_boolean_reductions_are_exact() -> Result<()> {
         assert_eq!(got.iter().map(|&v| f64::from(v)).collect::<Vec<_>>(), naive(&data, ReduceKind::Min, &axes).1);
         let mean = x.mean(axes.clone())?;
         assert_eq!(mean.dtype(), DType::F64);
-        assert_close(&compute(&mean, &client)?.iter().copied().collect::<Vec<_>>(), &naive(&data, ReduceKind::Mean, &axes).1, 1e-12, "mean");
+        assert_close(
+            &compute(&mean, &client)?.iter().copied().collect::<Vec<_>>(),
+            &naive(&data, ReduceKind::Mean, &axes).1,
+            1e-12,
+            "mean",
+        );
     }
     // Unsigned bytes sum in uint64 without wrapping at 255.
     let bytes = ArrayD::from_elem(IxDyn(&[40, 40]), 200u8);
@@ -440,9 +446,19 @@ fn bad_arguments_are_reported_when_the_graph_is_built() -> Result<()> {
     Ok(())
 }
 
-/// Splits `len` into blocks of the sizes drawn (the last one cut to fit).
+/// A regular block length for an axis of `len` elements.
 fn chunk_size(len: usize, pick: usize) -> u64 {
     (pick % len + 1) as u64
+}
+
+/// Irregular blocks of an axis of `len` elements, cut at the positions drawn.
+fn irregular(len: usize, cuts: &[usize]) -> Vec<u64> {
+    let mut at: Vec<usize> = cuts.iter().map(|c| c % len).filter(|&c| c > 0).collect();
+    at.push(0);
+    at.push(len);
+    at.sort_unstable();
+    at.dedup();
+    at.windows(2).map(|w| (w[1] - w[0]) as u64).collect()
 }
 
 proptest! {
@@ -452,7 +468,8 @@ proptest! {
     #[test]
     fn reductions_do_not_depend_on_chunking(
         shape in proptest::collection::vec(1usize..9, 1..4),
-        picks in proptest::collection::vec((0usize..100, 0usize..100), 3),
+        picks in proptest::collection::vec(0usize..100, 3),
+        cuts in proptest::collection::vec(proptest::collection::vec(0usize..100, 0..5), 3),
         seed in 0u64..1000,
         axis_mask in 0usize..8,
         split_every in 2usize..6,
@@ -460,11 +477,14 @@ proptest! {
         let client = client().map_err(|e| TestCaseError::fail(e.to_string()))?;
         let data = random(&shape, seed);
         let axes: Vec<usize> = (0..shape.len()).filter(|a| axis_mask & (1 << a) != 0).collect();
-        let first: Vec<u64> = shape.iter().zip(&picks).map(|(&n, p)| chunk_size(n, p.0)).collect();
-        let second: Vec<u64> = shape.iter().zip(&picks).map(|(&n, p)| chunk_size(n, p.1)).collect();
+        // One regular chunking, and one irregular chunking made by rechunking.
+        let first: Vec<u64> = shape.iter().zip(&picks).map(|(&n, &p)| chunk_size(n, p)).collect();
+        let second: Vec<Vec<u64>> = shape.iter().zip(&cuts).map(|(&n, c)| irregular(n, c)).collect();
+        let whole: Vec<u64> = shape.iter().map(|&n| n as u64).collect();
         let run = || -> Result<()> {
             let a = array::from_ndarray(data.clone(), &first)?;
-            let b = array::from_ndarray(data.clone(), &second)?;
+            let b = array::from_ndarray(data.clone(), &whole)?.rechunk_to(second.clone())?;
+            assert_eq!(b.chunks(), second.as_slice());
             for kind in [ReduceKind::Sum, ReduceKind::Mean, ReduceKind::Var { ddof: 0.0 }, ReduceKind::Min, ReduceKind::Max] {
                 let ra = compute(&a.reduction(kind, axes.clone(), false, Some(split_every))?, &client)?;
                 let rb = compute(&b.reduction(kind, axes.clone(), false, None)?, &client)?;

@@ -223,7 +223,8 @@ impl Array {
                 let mut deps: Vec<Key> = Vec::with_capacity(grid.iter().product());
                 let mut pieces = Vec::with_capacity(deps.capacity());
                 for g in super::block_indices(&grid) {
-                    let cell: Vec<&(usize, (usize, usize))> = g.iter().zip(&axes).map(|(&i, parts)| &parts[i]).collect();
+                    let cell: Vec<&(usize, (usize, usize))> =
+                        g.iter().zip(&axes).map(|(&i, parts)| &parts[i]).collect();
                     deps.push(source.key(&cell.iter().map(|p| p.0).collect::<Vec<_>>()));
                     pieces.push(cell.iter().map(|p| p.1).collect());
                 }
@@ -337,7 +338,11 @@ impl Array {
     /// The histogram range is the array's minimum and maximum, which are computed now
     /// on `client` (one pass over the data); the histogram of `bins` bins over that
     /// range and the threshold (the centre of the bin maximising the between-class
-    /// variance) stay lazy. An array holding one distinct value gives that value.
+    /// variance) stay lazy. Integer (and boolean) arrays holding at most `bins`
+    /// distinct values between their minimum and maximum get one bin per value, as
+    /// scikit-image counts integer images, so the threshold is one of those values.
+    /// An array holding one distinct value gives that value; NaN or infinite values
+    /// are an error.
     pub fn threshold_otsu_with(&self, client: &Client, bins: usize) -> Result<Array> {
         const OP: &str = "threshold_otsu";
         if bins == 0 {
@@ -374,10 +379,18 @@ impl Array {
                 Ok(Task::new(Op::Literal(value.clone()), vec![]))
             });
         }
-        let (counts, _) = self.histogram(bins, (min, max))?;
+        // Integers spanning at most `bins` values get one bin per value, centred on it,
+        // as scikit-image's integer histogram: the threshold is then one of the values.
+        let span = max - min + 1.0;
+        let (bins, range) = if !self.dtype.is_float() && span <= bins as f64 {
+            (span as usize, (min - 0.5, max + 0.5))
+        } else {
+            (bins, (min, max))
+        };
+        let (counts, _) = self.histogram(bins, range)?;
         let counts = &counts;
         Array::blockwise_new("otsu", &[counts], vec![], vec![], DType::F64, |_| {
-            let op = Op::Array(ArrayOp::OtsuThreshold { range: (min, max) });
+            let op = Op::Array(ArrayOp::OtsuThreshold { range });
             Ok(Task::new(op, vec![counts.key(&[0])]))
         })
     }

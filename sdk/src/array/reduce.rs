@@ -69,9 +69,12 @@ impl From<&[usize]> for Axes {
 /// The largest `n` with `n^k <= total`, at least 2: the per-axis group size giving a
 /// total fan-in of at most `total` over `k` axes (Dask's `int(split_every ** (1 / k))`).
 fn per_axis_fan_in(total: usize, k: usize) -> usize {
+    if k <= 1 {
+        return total.max(2);
+    }
     let fits = |n: usize| (0..k).try_fold(1usize, |acc, _| acc.checked_mul(n)).is_some_and(|p| p <= total);
     // The float root is within one of the answer; the integer checks settle it.
-    let mut n = ((total as f64).powf(1.0 / k.max(1) as f64) as usize).max(2);
+    let mut n = ((total as f64).powf(1.0 / k as f64) as usize).max(2);
     while n > 2 && !fits(n) {
         n -= 1;
     }
@@ -133,10 +136,7 @@ impl Array {
         if matches!(kind, ReduceKind::ArgMin | ReduceKind::ArgMax) && axes.len() != 1 && axes.len() != ndim {
             return Err(Error::invalid(
                 op,
-                format!(
-                    "reduces one axis or every axis, got axes {axes:?} for array {} with {ndim} axes",
-                    self.name()
-                ),
+                format!("reduces one axis or every axis, got axes {axes:?} for array {} with {ndim} axes", self.name()),
             ));
         }
         if let ReduceKind::Var { ddof } | ReduceKind::Std { ddof } = kind
@@ -352,7 +352,8 @@ impl Array {
             .collect();
         // Level `l` is a 1-D array holding one histogram per block.
         let n = tasks.len();
-        let mut level = Array::from_tasks(name, &[self], tasks, vec![width * n as u64], vec![vec![width; n]], DType::U64);
+        let mut level =
+            Array::from_tasks(name, &[self], tasks, vec![width * n as u64], vec![vec![width; n]], DType::U64);
         while level.numblocks()[0] > 1 {
             let count = level.numblocks()[0];
             let next = count.div_ceil(HISTOGRAM_FAN_IN);
@@ -382,7 +383,7 @@ mod tests {
         assert_eq!(per_axis_fan_in(27, 3), 3);
         assert_eq!(per_axis_fan_in(64, 3), 4);
         assert_eq!(per_axis_fan_in(2, 2), 2);
-        assert_eq!(per_axis_fan_in(16, 0), 2);
+        assert_eq!(per_axis_fan_in(usize::MAX, 2), u32::MAX as usize);
         assert_eq!(per_axis_fan_in(usize::MAX, 1), usize::MAX);
     }
 }

@@ -33,6 +33,10 @@ pub fn random(
     dtype: DType,
 ) -> Result<Chunk> {
     let rows = Rows::new(array_shape, offset, shape)?;
+    let elements = shape.iter().try_fold(1usize, |acc, &n| acc.checked_mul(n));
+    if elements.is_none_or(|n| n > isize::MAX as usize / dtype.size()) {
+        return Err(Error::invalid("random", format!("block shape {shape:?} is too large")));
+    }
     if let Distribution::Normal { std, .. } = dist
         && (std.is_nan() || std < 0.0)
     {
@@ -78,6 +82,7 @@ impl Rows {
                 ));
             }
         }
+        // Every element's flat index must fit u64.
         let ndim = shape.len();
         let mut strides = vec![1u64; ndim];
         let mut acc = 1u64;
@@ -272,6 +277,9 @@ mod tests {
         let big = u64::MAX / 2;
         let err = random(uniform(0.0, 1.0), 0, &[big, 4], &[0, 0], &[1, 1], DType::F64).unwrap_err().to_string();
         assert!(err.contains("2^64"), "{err}");
+        let err =
+            random(uniform(0.0, 1.0), 0, &[big, 1], &[0, 0], &[big as usize, 1], DType::F64).unwrap_err().to_string();
+        assert!(err.contains("too large"), "{err}");
     }
 
     #[test]

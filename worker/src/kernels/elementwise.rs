@@ -1,9 +1,10 @@
 //! Element-wise kernels with NumPy broadcasting and type promotion.
 //!
 //! Every kernel dispatches on the element type once and then runs monomorphic code
-//! over `ndarray` views with [`Zip`], which handles any memory layout (transposed or
-//! broadcast inputs included). Operands are converted only when their type differs
-//! from the type the operation computes in:
+//! over `ndarray` views of any memory layout (transposed or broadcast inputs
+//! included): operands stored in the same order run as one loop over their buffers,
+//! long rows run row by row, and anything else goes through [`Zip`]. Operands are
+//! converted only when their type differs from the type the operation computes in:
 //!
 //! * arithmetic (`add`, `sub`, `mul`, `pow`, `maximum`, `minimum`) computes in the
 //!   promoted type, int64 for booleans; integers wrap on overflow;
@@ -199,8 +200,15 @@ fn broadcast_shape(shapes: &[&[usize]]) -> std::result::Result<Vec<usize>, Strin
             }
         }
     }
+    let elements = out.iter().filter(|&&n| n > 0).try_fold(1usize, |acc, &n| acc.checked_mul(n));
+    if elements.is_none_or(|n| n > MAX_ELEMENTS) {
+        return Err(format!("the broadcast shape {out:?} of shapes {shapes:?} is too large"));
+    }
     Ok(out)
 }
+
+/// The most elements an output may have (so 8-byte elements stay below `isize::MAX` bytes).
+const MAX_ELEMENTS: usize = isize::MAX as usize / 8;
 
 /// A view of the typed array in `c` broadcast to `shape`.
 fn broadcast_view<'a, T: Element>(c: &'a Chunk, shape: &[usize]) -> Result<ArrayViewD<'a, T>> {
@@ -483,7 +491,9 @@ fn clip_bound<T: Element>(s: Scalar, lower: bool) -> Result<T> {
         return Ok(T::from_scalar(s));
     };
     if let Some(v) = scalar_int(s) {
-        return Ok(T::from_scalar(int_scalar(v.clamp(min, max))));
+        // Within an integer type's range, negative values fit int64 and others uint64.
+        let v = v.clamp(min, max);
+        return Ok(T::from_scalar(if v < 0 { Scalar::I64(v as i64) } else { Scalar::U64(v as u64) }));
     }
     let v = s.to_f64();
     if v.is_nan() {
@@ -523,15 +533,6 @@ fn scalar_int(s: Scalar) -> Option<i128> {
     })
 }
 
-/// An integer as a scalar of a type that holds it exactly (int64, else uint64).
-fn int_scalar(v: i128) -> Scalar {
-    match (i64::try_from(v), u64::try_from(v)) {
-        (Ok(v), _) => Scalar::I64(v),
-        (_, Ok(v)) => Scalar::U64(v),
-        _ => Scalar::F64(v as f64),
-    }
-}
-
 /// For an integer scalar that `dtype` (an integer type) cannot hold: its value and how
 /// it orders against every value of the type.
 fn scalar_outside(s: Scalar, dtype: DType) -> Option<(i128, Ordering)> {
@@ -549,7 +550,7 @@ fn scalar_outside(s: Scalar, dtype: DType) -> Option<(i128, Ordering)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ndarray::{Array, ArrayD, Dimension, arr0, arr1, arr2};
+    use ndarray::{Array, ArrayD, Dimension, ShapeBuilder, arr0, arr1, arr2};
     use proptest::prelude::*;
 
     fn chunk<T: Element, D: Dimension>(a: Array<T, D>) -> Chunk {
@@ -640,6 +641,17 @@ mod tests {
             "add: operands could not be broadcast together with shapes [3, 4] and [5]"
         );
         let c = chunk(ArrayD::<bool>::from_elem(IxDyn(&[2, 1]), true));
+        // 2^20 x 2^20 x 2^20 one-byte elements do not fit in memory.
+        let n = 1usize << 20;
+        let axis = |d: usize| {
+            let mut shape = [1, 1, 1];
+            shape[d] = n;
+            ArrayD::<u8>::zeros(IxDyn(&shape))
+        };
+        let e = err(where_(&chunk(axis(0).mapv(|v| v > 0)), &chunk(axis(1)), &chunk(axis(2))));
+        assert!(e.contains("too large"), "{e}");
+        let empty = binary(BinaryOp::Add, &chunk(ArrayD::<u8>::zeros(IxDyn(&[0, 1]))), &chunk(axis(2))).unwrap();
+        assert_eq!(empty.shape(), &[1, 0, n]);
         let e = err(where_(&c, &a, &a));
         assert!(e.starts_with("where: operands could not be broadcast together with shapes [2, 1] and [3, 4]"), "{e}");
     }
@@ -692,8 +704,17 @@ mod tests {
         assert_eq!(values::<bool>(&out), vec![true, true, false]);
         let out = binary(BinaryOp::Minimum, &t, &f).unwrap();
         assert_eq!(values::<bool>(&out), vec![true, false, false]);
-        let out = binary(BinaryOp::Lt, &f, &t).unwrap();
-        assert_eq!(values::<bool>(&out), vec![false, true, false]);
+        let x = chunk(arr1(&[false, false, true, true]));
+        let y = chunk(arr1(&[false, true, false, true]));
+        let cmp = |op| values::<bool>(&binary(op, &x, &y).unwrap());
+        assert_eq!(cmp(BinaryOp::Lt), vec![false, true, false, false]);
+        assert_eq!(cmp(BinaryOp::Le), vec![true, true, false, true]);
+        assert_eq!(cmp(BinaryOp::Gt), vec![false, false, true, false]);
+        assert_eq!(cmp(BinaryOp::Ge), vec![true, false, true, true]);
+        assert_eq!(cmp(BinaryOp::Eq), vec![true, false, false, true]);
+        assert_eq!(cmp(BinaryOp::Ne), vec![false, true, true, false]);
+        assert_eq!(cmp(BinaryOp::And), vec![false, false, false, true]);
+        assert_eq!(cmp(BinaryOp::Or), vec![false, true, true, true]);
         let out = binary_scalar(BinaryOp::Add, &t, Scalar::Bool(true), false).unwrap();
         assert_eq!(values::<i64>(&out), vec![2, 2, 1]);
         let out = binary_scalar(BinaryOp::Mul, &t, Scalar::I64(3), false).unwrap();
@@ -876,6 +897,39 @@ mod tests {
     }
 
     #[test]
+    fn layouts_and_long_rows() {
+        // Rows of at least MIN_ROW elements take the row-by-row path; check every
+        // combination of contiguous, broadcast, strided and reversed rows.
+        let c = ArrayD::from_shape_fn(IxDyn(&[3, 10]), |i| (i[0] * 10 + i[1]) as i32);
+        let f =
+            ArrayD::from_shape_fn(IxDyn(&[10, 3]), |i| (i[0] * 7 + i[1] * 100) as i32).permuted_axes(IxDyn(&[1, 0]));
+        let row = ArrayD::from_shape_fn(IxDyn(&[10]), |i| i[0] as i32 * 1000);
+        let col = ArrayD::from_shape_fn(IxDyn(&[3, 1]), |i| -(i[0] as i32));
+        let rev = c.slice_each_axis(|_| ndarray::Slice::new(0, None, -1)).to_owned();
+        let rev_last =
+            c.slice_each_axis(|d| ndarray::Slice::new(0, None, if d.axis.index() == 1 { -1 } else { 1 })).to_owned();
+        assert!(rev.strides().iter().all(|&s| s < 0) && rev_last.strides()[1] < 0);
+        let operands = [c, f, row, col, rev, rev_last];
+        for a in &operands {
+            for b in &operands {
+                for op in [BinaryOp::Sub, BinaryOp::Gt] {
+                    let out = binary(op, &chunk(a.clone()), &chunk(b.clone())).unwrap();
+                    if op == BinaryOp::Sub {
+                        assert_eq!(out.typed::<i32>().unwrap(), &naive_binary(a, b, |x, y| x - y), "{:?} {:?}", a, b);
+                    } else {
+                        assert_eq!(out.typed::<bool>().unwrap(), &naive_binary(a, b, |x, y| x > y), "{:?} {:?}", a, b);
+                    }
+                }
+            }
+        }
+        // Both operands in Fortran order: the result keeps that order.
+        let f2 = operands[1].mapv(|v| v + 1);
+        let fortran = ArrayD::from_shape_fn(IxDyn(&[3, 10]).f(), |i| (i[0] + i[1]) as i32);
+        let out = binary(BinaryOp::Mul, &chunk(fortran.clone()), &chunk(f2.clone())).unwrap();
+        assert_eq!(out.typed::<i32>().unwrap(), &naive_binary(&fortran, &f2, |x, y| x * y));
+    }
+
+    #[test]
     fn unary_neg_abs() {
         assert_eq!(values::<i8>(&unary(UnaryOp::Neg, &chunk(arr1(&[1i8, -128, 0]))).unwrap()), vec![-1, -128, 0]);
         assert_eq!(values::<u8>(&unary(UnaryOp::Neg, &chunk(arr1(&[1u8, 0]))).unwrap()), vec![255, 0]);
@@ -989,70 +1043,5 @@ mod tests {
                 }
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod perf_tmp {
-    use super::*;
-    use std::time::Instant;
-
-    fn t(name: &str, mut f: impl FnMut() -> Chunk) {
-        let _ = f();
-        let s = Instant::now();
-        for _ in 0..5 {
-            std::hint::black_box(f());
-        }
-        eprintln!("{name}: {:.2} ms", s.elapsed().as_secs_f64() * 1000.0 / 5.0);
-    }
-
-    #[test]
-    fn perf_tmp() {
-        let n = 2000;
-        let a = ArrayD::from_shape_fn(IxDyn(&[n, n]), |i| (i[0] + i[1]) as f64 * 0.001);
-        let b = a.mapv(|v| v + 1.0);
-        let at = a.clone().permuted_axes(IxDyn(&[1, 0]));
-        let row = ArrayD::from_shape_fn(IxDyn(&[n]), |i| i[0] as f64);
-        let col = ArrayD::from_shape_fn(IxDyn(&[n, 1]), |i| i[0] as f64);
-        let ai = a.mapv(|v| v as i32);
-        let ca = Chunk::from_array(a.clone());
-        let cb = Chunk::from_array(b);
-        let ct = Chunk::from_array(at);
-        let cr = Chunk::from_array(row);
-        let cc = Chunk::from_array(col);
-        let ci = Chunk::from_array(ai);
-        let c32 = ca.cast(DType::F32);
-        t("copy", || ca.clone());
-        t("add same", || binary(BinaryOp::Add, &ca, &cb).unwrap());
-        t("add transposed", || binary(BinaryOp::Add, &ca, &ct).unwrap());
-        t("add row", || binary(BinaryOp::Add, &ca, &cr).unwrap());
-        t("add col", || binary(BinaryOp::Add, &ca, &cc).unwrap());
-        t("outer", || binary(BinaryOp::Add, &cc, &cr).unwrap());
-        t("scalar mul", || binary_scalar(BinaryOp::Mul, &ca, Scalar::F64(2.0), false).unwrap());
-        t("scalar sub first", || binary_scalar(BinaryOp::Sub, &ca, Scalar::F64(2.0), true).unwrap());
-        t("lt", || binary(BinaryOp::Lt, &ca, &cb).unwrap());
-        t("max", || binary(BinaryOp::Maximum, &ca, &cb).unwrap());
-        t("mixed f64+i32", || binary(BinaryOp::Add, &ca, &ci).unwrap());
-        t("i32 div", || binary(BinaryOp::Div, &ci, &ci).unwrap());
-        t("f32 add", || binary(BinaryOp::Add, &c32, &c32).unwrap());
-        t("sqrt", || unary(UnaryOp::Sqrt, &ca).unwrap());
-        t("neg", || unary(UnaryOp::Neg, &ca).unwrap());
-        t("clip", || unary(UnaryOp::Clip { min: Some(Scalar::F64(0.5)), max: Some(Scalar::F64(2.0)) }, &ca).unwrap());
-        t("astype f32", || unary(UnaryOp::AsType(DType::F32), &ca).unwrap());
-        let cond = binary(BinaryOp::Lt, &ca, &cb).unwrap();
-        t("where", || where_(&cond, &ca, &cb).unwrap());
-        t("where scalar", || where_(&cond, &ca, &Chunk::scalar(Scalar::F64(0.0))).unwrap());
-        t("random uniform", || super::super::create::random(tessera_core::op::Distribution::Uniform { low: 0.0, high: 1.0 }, 1, &[2000, 2000], &[0, 0], &[2000, 2000], DType::F64).unwrap());
-        t("random normal", || super::super::create::random(tessera_core::op::Distribution::Normal { mean: 0.0, std: 1.0 }, 1, &[2000, 2000], &[0, 0], &[2000, 2000], DType::F64).unwrap());
-        use super::super::structure as st;
-        use tessera_core::op::{AxisSlice, PadMode};
-        t("transpose", || st::transpose(&ca, &[1, 0]).unwrap());
-        t("slice half rows", || st::slice(&ca, &[AxisSlice { start: 0, stop: 1000, step: 1 }, AxisSlice { start: 0, stop: 2000, step: 1 }], &[]).unwrap());
-        t("slice half cols", || st::slice(&ca, &[AxisSlice { start: 0, stop: 2000, step: 1 }, AxisSlice { start: 0, stop: 1000, step: 1 }], &[]).unwrap());
-        t("slice step -2", || st::slice(&ca, &[AxisSlice { start: 0, stop: 2000, step: -2 }, AxisSlice { start: 0, stop: 2000, step: 1 }], &[]).unwrap());
-        let q = st::slice(&ca, &[AxisSlice { start: 0, stop: 1000, step: 1 }, AxisSlice { start: 0, stop: 1000, step: 1 }], &[]).unwrap();
-        t("assemble 2x2", || st::assemble(&[2, 2], &vec![vec![(0, 1000), (0, 1000)]; 4], &[&q, &q, &q, &q]).unwrap());
-        t("pad reflect 10", || st::pad(&ca, &[(10, 10), (10, 10)], PadMode::Reflect).unwrap());
-        t("pad const 10", || st::pad(&ca, &[(10, 10), (10, 10)], PadMode::Constant(Scalar::F64(0.0))).unwrap());
     }
 }

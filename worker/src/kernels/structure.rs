@@ -215,6 +215,10 @@ pub fn pad(a: &Chunk, widths: &[(usize, usize)], mode: PadMode) -> Result<Chunk>
             Error::invalid(OP, format!("axis {axis}: widths ({before}, {after}) overflow the length {len}"))
         })?);
     }
+    let elements = out_shape.iter().filter(|&&n| n > 0).try_fold(1usize, |acc, &n| acc.checked_mul(n));
+    if elements.is_none_or(|n| n > isize::MAX as usize / a.dtype().size()) {
+        return Err(Error::invalid(OP, format!("padded shape {out_shape:?} of a {} chunk is too large", a.dtype())));
+    }
     // For the edge-copying modes: per padded axis, the source index of every output index.
     let mut sources: Vec<(usize, Vec<usize>)> = Vec::new();
     let fill = match mode {
@@ -558,6 +562,10 @@ mod tests {
         assert_eq!(out.shape(), &[0, 6]);
         let e = err(pad(&empty, &[(1, 1)], PadMode::Nearest));
         assert!(e.contains("1 width pairs") && e.contains("[0, 2]"), "{e}");
+        let e = err(pad(&chunk(arr1(&[1u8])), &[(usize::MAX - 1, 1)], PadMode::Nearest));
+        assert!(e.contains("overflow"), "{e}");
+        let e = err(pad(&chunk(iota(&[2, 2])), &[(1 << 31, 0), (1 << 31, 0)], PadMode::Constant(Scalar::I64(0))));
+        assert!(e.contains("too large"), "{e}");
         let s = pad(&Chunk::scalar(Scalar::I32(4)), &[], PadMode::Reflect).unwrap();
         assert_eq!(s, Chunk::scalar(Scalar::I32(4)));
     }
