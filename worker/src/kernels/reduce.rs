@@ -339,6 +339,12 @@ fn dtype_tag(dtype: DType) -> Value {
     Value::Json(serde_json::Value::from(dtype.name()))
 }
 
+/// `a` as float32 when the input `dtype` is float32, otherwise as float64.
+fn float_chunk(a: ArrayD<f64>, dtype: DType) -> Chunk {
+    if dtype == DType::F32 { Chunk::F32(a.mapv(|v| v as f32)) } else { Chunk::F64(a) }
+}
+
+/// A float64 chunk of `shape` as a value.
 fn f64_chunk(name: &str, shape: &[usize], v: Vec<f64>) -> Result<Value> {
     Ok(Value::Chunk(Chunk::F64(array(name, shape, v)?)))
 }
@@ -348,50 +354,154 @@ pub fn chunk(kind: ReduceKind, axes: &[usize], offset: &[u64], array_shape: &[u6
     let name = kind.name();
     let reduced = reduced_mask(name, axes, a.shape().len())?;
     let lay = Layout::new(a.shape(), &reduced);
-    let empty_error = || {
-        Error::invalid(
+    let no_identity = matches!(kind, ReduceKind::Min | ReduceKind::Max | ReduceKind::ArgMin | ReduceKind::ArgMax);
+    if no_identity && lay.count == 0 && lay.out_len > 0 {
+        return Err(Error::invalid(
             name,
             format!(
                 "cannot reduce a zero-size block (shape {:?}) along axes {axes:?}: {name} has no identity",
                 a.shape()
             ),
-        )
-    };
-    if lay.count == 0 && lay.out_len > 0 && matches!(kind, ReduceKind::Min | ReduceKind::Max | ReduceKind::ArgMin | ReduceKind::ArgMax) {
-        return Err(empty_error());
+        ));
     }
-    chunk_map!(a, arr: T => {
+    let block = Block { name, lay: &lay, reduced: &reduced, axes, offset, array_shape };
+    chunk_map!(a, arr: T => block.partial(kind, arr))
+}
+
+/// One block being reduced, with everything the partial depends on.
+struct Block<'a> {
+    name: &'static str,
+    lay: &'a Layout,
+    reduced: &'a [bool],
+    axes: &'a [usize],
+    offset: &'a [u64],
+    array_shape: &'a [u64],
+}
+
+impl Block<'_> {
+    fn partial<T: Num>(&self, kind: ReduceKind, arr: &ArrayD<T>) -> Result<Value> {
+        let (name, lay) = (self.name, self.lay);
         let data = contiguous(arr);
+        let bools = |out| Ok(Value::Chunk(Chunk::Bool(array(name, &lay.out_shape, out)?)));
         match kind {
             ReduceKind::Sum => {
-                let zero = vec![<<T as Num>::Acc>::default(); lay.out_len];
+                let zero = vec![<T::Acc>::default(); lay.out_len];
                 let out = lay.accumulate(&data, zero, |s, r| s.wadd(T::sum_slice(r)), |s, v| s.wadd(v.acc()));
-                Ok(Value::Chunk(Chunk::from_array(array(name, &lay.out_shape, out)?).into_dtype(T::DTYPE.sum_type())))
+                // Floats are summed in f64; float32 partials stay float32.
+                Ok(Value::Chunk(match Chunk::from_array(array(name, &lay.out_shape, out)?) {
+                    Chunk::F64(sums) => float_chunk(sums, T::DTYPE),
+                    other => other,
+                }))
             }
-            ReduceKind::Min => min_max::<T, false>(name, &lay, &data),
-            ReduceKind::Max => min_max::<T, true>(name, &lay, &data),
+            ReduceKind::Min => min_max::<T, false>(name, lay, &data),
+            ReduceKind::Max => min_max::<T, true>(name, lay, &data),
             ReduceKind::Any => {
-                let out = lay.accumulate(&data, vec![false; lay.out_len], |s, r| s || r.iter().any(|v| v.truthy()), |s, v| s | v.truthy());
-                Ok(Value::Chunk(Chunk::Bool(array(name, &lay.out_shape, out)?)))
+                let any = |s: bool, r: &[T]| s || r.iter().any(|v| v.truthy());
+                bools(lay.accumulate(&data, vec![false; lay.out_len], any, |s, v| s | v.truthy()))
             }
             ReduceKind::All => {
-                let out = lay.accumulate(&data, vec![true; lay.out_len], |s, r| s && r.iter().all(|v| v.truthy()), |s, v| s & v.truthy());
-                Ok(Value::Chunk(Chunk::Bool(array(name, &lay.out_shape, out)?)))
+                let all = |s: bool, r: &[T]| s && r.iter().all(|v| v.truthy());
+                bools(lay.accumulate(&data, vec![true; lay.out_len], all, |s, v| s & v.truthy()))
             }
             ReduceKind::Mean => {
-                let sums = float_sums(&lay, &data);
                 let count = vec![lay.count as f64; lay.out_len];
                 Ok(Value::Tuple(vec![
-                    f64_chunk(name, &lay.out_shape, sums)?,
+                    f64_chunk(name, &lay.out_shape, float_sums(lay, &data))?,
                     f64_chunk(name, &lay.out_shape, count)?,
                     dtype_tag(T::DTYPE),
                 ]))
             }
-            ReduceKind::Var { .. } | ReduceKind::Std { .. } => moments(name, &lay, &data),
-            ReduceKind::ArgMin => arg::<T, false>(name, &lay, &reduced, axes, offset, array_shape, arr.shape(), &data),
-            ReduceKind::ArgMax => arg::<T, true>(name, &lay, &reduced, axes, offset, array_shape, arr.shape(), &data),
+            ReduceKind::Var { .. } | ReduceKind::Std { .. } => moments(name, lay, &data),
+            ReduceKind::ArgMin => self.arg::<T, false>(arr.shape(), &data),
+            ReduceKind::ArgMax => self.arg::<T, true>(arr.shape(), &data),
         }
-    })
+    }
+
+    /// Partial of an arg-reduction: best values and their global indices.
+    fn arg<T: Num, const MAX: bool>(&self, shape: &[usize], data: &[T]) -> Result<Value> {
+        let Block { name, lay, reduced, axes, offset, array_shape } = *self;
+        let nd = shape.len();
+        if offset.len() != nd || array_shape.len() != nd {
+            return Err(Error::invalid(
+                name,
+                format!("block offset {offset:?} and array shape {array_shape:?} must both have {nd} entries"),
+            ));
+        }
+        for ((&o, &n), &total) in offset.iter().zip(shape).zip(array_shape) {
+            if o.checked_add(n as u64).is_none_or(|end| end > total) {
+                return Err(Error::invalid(
+                    name,
+                    format!(
+                        "block of shape {shape:?} at offset {offset:?} does not fit in array shape {array_shape:?}"
+                    ),
+                ));
+            }
+        }
+        let too_big =
+            || Error::invalid(name, format!("array shape {array_shape:?} has too many elements for i64 indices"));
+        let values: Vec<T>;
+        let indices: Vec<i64>;
+        if reduced.iter().all(|&r| r) {
+            let Some((best, pos)) = arg_slice::<T, MAX>(data) else {
+                return Err(Error::invalid(name, format!("cannot reduce a zero-size block (shape {shape:?})")));
+            };
+            // Unravel the local position and ravel it again in the whole array.
+            let mut rest = pos;
+            let mut flat: u64 = 0;
+            let mut stride: u64 = 1;
+            for ((&n, &o), &total) in shape.iter().zip(offset).zip(array_shape).rev() {
+                let local = (rest % n.max(1)) as u64;
+                rest /= n.max(1);
+                let term = (o + local).checked_mul(stride).ok_or_else(too_big)?;
+                flat = flat.checked_add(term).ok_or_else(too_big)?;
+                stride = stride.checked_mul(total).ok_or_else(too_big)?;
+            }
+            values = vec![best];
+            indices = vec![i64::try_from(flat).map_err(|_| too_big())?];
+        } else {
+            let &[axis] = axes else {
+                return Err(Error::invalid(
+                    name,
+                    format!("reduces either every axis or exactly one, got axes {axes:?} for a {nd}-d block"),
+                ));
+            };
+            // offset + length fits in u64 (checked above); the indices must fit in i64.
+            let end = i64::try_from(offset[axis] + shape[axis] as u64).map_err(|_| too_big())?;
+            let start = end - shape[axis] as i64;
+            let mut vals = vec![T::default(); lay.out_len];
+            let mut idx = vec![-1i64; lay.out_len];
+            if lay.inner_reduced {
+                // The reduced axis is the row: one output per row.
+                lay.for_each_row(data, |r, o, _| {
+                    if let (Some((best, pos)), Some(v), Some(i)) =
+                        (arg_slice::<T, MAX>(r), vals.get_mut(o), idx.get_mut(o))
+                    {
+                        *v = best;
+                        *i = start + pos as i64;
+                    }
+                });
+            } else {
+                // Rows are visited in increasing position along the axis, so a strict
+                // comparison keeps the first occurrence.
+                lay.for_each_row(data, |r, o, outer| {
+                    let at = start + outer.get(axis).copied().unwrap_or(0) as i64;
+                    let n = r.len();
+                    for ((v, i), &x) in span(&mut vals, o, n).iter_mut().zip(span(&mut idx, o, n)).zip(r) {
+                        if *i < 0 || arg_better::<T, MAX>(x, *v) {
+                            *v = x;
+                            *i = at;
+                        }
+                    }
+                });
+            }
+            values = vals;
+            indices = idx;
+        }
+        Ok(Value::Tuple(vec![
+            Value::Chunk(Chunk::from_array(array(name, &lay.out_shape, values)?)),
+            Value::Chunk(Chunk::I64(array(name, &lay.out_shape, indices)?)),
+        ]))
+    }
 }
 
 /// Per-output sums of the elements as f64.
@@ -420,94 +530,6 @@ fn moments<T: Num>(name: &str, lay: &Layout, data: &[T]) -> Result<Value> {
         f64_chunk(name, &lay.out_shape, means)?,
         f64_chunk(name, &lay.out_shape, acc.into_iter().map(|(_, s)| s).collect())?,
         dtype_tag(T::DTYPE),
-    ]))
-}
-
-/// Partial of an arg-reduction: best values and their global indices.
-#[allow(clippy::too_many_arguments)]
-fn arg<T: Num, const MAX: bool>(
-    name: &str,
-    lay: &Layout,
-    reduced: &[bool],
-    axes: &[usize],
-    offset: &[u64],
-    array_shape: &[u64],
-    shape: &[usize],
-    data: &[T],
-) -> Result<Value> {
-    let nd = shape.len();
-    if offset.len() != nd || array_shape.len() != nd {
-        return Err(Error::invalid(
-            name,
-            format!("block offset {offset:?} and array shape {array_shape:?} must both have {nd} entries"),
-        ));
-    }
-    for ((&o, &n), &total) in offset.iter().zip(shape).zip(array_shape) {
-        if o.checked_add(n as u64).is_none_or(|end| end > total) {
-            return Err(Error::invalid(
-                name,
-                format!("block of shape {shape:?} at offset {offset:?} does not fit in array shape {array_shape:?}"),
-            ));
-        }
-    }
-    let too_big = || Error::invalid(name, format!("array shape {array_shape:?} has too many elements for i64 indices"));
-    let values: Vec<T>;
-    let indices: Vec<i64>;
-    if reduced.iter().all(|&r| r) {
-        let Some((best, pos)) = arg_slice::<T, MAX>(data) else {
-            return Err(Error::invalid(name, format!("cannot reduce a zero-size block (shape {shape:?})")));
-        };
-        // Unravel the local position and ravel it again in the whole array.
-        let mut rest = pos;
-        let mut flat: u64 = 0;
-        let mut stride: u64 = 1;
-        for ((&n, &o), &total) in shape.iter().zip(offset).zip(array_shape).rev() {
-            let local = (rest % n.max(1)) as u64;
-            rest /= n.max(1);
-            let term = (o + local).checked_mul(stride).ok_or_else(too_big)?;
-            flat = flat.checked_add(term).ok_or_else(too_big)?;
-            stride = stride.checked_mul(total).ok_or_else(too_big)?;
-        }
-        values = vec![best];
-        indices = vec![i64::try_from(flat).map_err(|_| too_big())?];
-    } else {
-        let &[axis] = axes else {
-            return Err(Error::invalid(
-                name,
-                format!("reduces either every axis or exactly one, got axes {axes:?} for a {nd}-d block"),
-            ));
-        };
-        let start = i64::try_from(offset[axis]).map_err(|_| too_big())?;
-        let mut vals = vec![T::default(); lay.out_len];
-        let mut idx = vec![-1i64; lay.out_len];
-        if lay.inner_reduced {
-            // The reduced axis is the row: one output per row.
-            lay.for_each_row(data, |r, o, _| {
-                if let (Some((best, pos)), Some(v), Some(i)) = (arg_slice::<T, MAX>(r), vals.get_mut(o), idx.get_mut(o)) {
-                    *v = best;
-                    *i = start + pos as i64;
-                }
-            });
-        } else {
-            // Rows are visited in increasing position along the axis, so a strict
-            // comparison keeps the first occurrence.
-            lay.for_each_row(data, |r, o, outer| {
-                let at = start + outer.get(axis).copied().unwrap_or(0) as i64;
-                let n = r.len();
-                for ((v, i), &x) in span(&mut vals, o, n).iter_mut().zip(span(&mut idx, o, n)).zip(r) {
-                    if *i < 0 || arg_better::<T, MAX>(x, *v) {
-                        *v = x;
-                        *i = at;
-                    }
-                }
-            });
-        }
-        values = vals;
-        indices = idx;
-    }
-    Ok(Value::Tuple(vec![
-        Value::Chunk(Chunk::from_array(array(name, &lay.out_shape, values)?)),
-        Value::Chunk(Chunk::I64(array(name, &lay.out_shape, indices)?)),
     ]))
 }
 
@@ -542,7 +564,8 @@ fn float_parts<'a>(name: &str, v: &'a Value, n: usize) -> Result<(Vec<&'a ArrayD
     if arrays.len() != n {
         return Err(Error::invalid(name, format!("expected a partial of {n} arrays, got {}", arrays.len())));
     }
-    let arrays = arrays.iter().map(|p| typed::<f64>(name, "partial data", p.as_chunk()?)).collect::<Result<Vec<_>>>()?;
+    let arrays =
+        arrays.iter().map(|p| typed::<f64>(name, "partial data", p.as_chunk()?)).collect::<Result<Vec<_>>>()?;
     same_shapes(name, arrays.iter().map(|a| a.shape().to_vec()))?;
     Ok((arrays, dtype))
 }
@@ -556,7 +579,9 @@ fn arg_parts<'a>(name: &str, v: &'a Value) -> Result<(&'a Chunk, &'a ArrayD<i64>
             same_shapes(name, [values.shape().to_vec(), indices.shape().to_vec()])?;
             Ok((values, indices))
         }
-        other => Err(Error::invalid(name, format!("expected a partial of values and indices, got {} parts", other.len()))),
+        other => {
+            Err(Error::invalid(name, format!("expected a partial of values and indices, got {} parts", other.len())))
+        }
     }
 }
 
@@ -702,7 +727,10 @@ fn drop_axes<T>(name: &str, mut a: ArrayD<T>, axes: &[usize]) -> Result<ArrayD<T
         match a.shape().get(ax) {
             Some(1) => a = a.index_axis_move(Axis(ax), 0),
             Some(&n) => {
-                return Err(Error::invalid(name, format!("reduced axis {ax} of the partial has length {n}, expected 1")));
+                return Err(Error::invalid(
+                    name,
+                    format!("reduced axis {ax} of the partial has length {n}, expected 1"),
+                ));
             }
             None => {
                 return Err(Error::invalid(name, format!("axis {ax} is out of range for a {}-d partial", a.ndim())));
@@ -727,8 +755,7 @@ pub fn finalize(kind: ReduceKind, axes: &[usize], keepdims: bool, partial: &Valu
         ReduceKind::ArgMin | ReduceKind::ArgMax => Chunk::I64(arg_parts(name, partial)?.1.clone()),
         ReduceKind::Mean => {
             let (p, dtype) = float_parts(name, partial, 2)?;
-            let mean = Zip::from(p[0]).and(p[1]).map_collect(|&s, &n| s / n);
-            Chunk::F64(mean).into_dtype(kind.result_dtype(dtype))
+            float_chunk(Zip::from(p[0]).and(p[1]).map_collect(|&s, &n| s / n), dtype)
         }
         ReduceKind::Var { ddof } | ReduceKind::Std { ddof } => {
             let (p, dtype) = float_parts(name, partial, 3)?;
@@ -737,7 +764,7 @@ pub fn finalize(kind: ReduceKind, axes: &[usize], keepdims: bool, partial: &Valu
                 let var = if n - ddof > 0.0 { m2 / (n - ddof) } else { f64::NAN };
                 if std { var.sqrt() } else { var }
             });
-            Chunk::F64(out).into_dtype(kind.result_dtype(dtype))
+            float_chunk(out, dtype)
         }
     };
     if keepdims { Ok(result) } else { drop_chunk_axes(name, result, axes) }
@@ -752,8 +779,8 @@ pub fn add_n(parts: &[&Chunk]) -> Result<Chunk> {
 mod tests {
     use super::*;
     use ndarray::{ArrayD, Dimension, IxDyn, Slice};
-    use tessera_core::Scalar;
     use proptest::prelude::*;
+    use tessera_core::Scalar;
 
     /// Deterministic pseudo-random numbers in [0, 1) (splitmix64).
     fn uniform(seed: u64, n: usize) -> Vec<f64> {
@@ -864,7 +891,8 @@ mod tests {
         for (grid, offset, shape) in blocks(chunks) {
             let off: Vec<u64> = offset.iter().map(|&o| o as u64).collect();
             let p = chunk(kind, axes, &off, &array_shape, &cut(a, &offset, &shape))?;
-            let key: Vec<usize> = grid.iter().enumerate().map(|(d, &g)| if axes.contains(&d) { 0 } else { g }).collect();
+            let key: Vec<usize> =
+                grid.iter().enumerate().map(|(d, &g)| if axes.contains(&d) { 0 } else { g }).collect();
             let out_off: Vec<usize> =
                 offset.iter().enumerate().map(|(d, &o)| if axes.contains(&d) { 0 } else { o }).collect();
             partials.push((key, out_off, p));
@@ -880,7 +908,8 @@ mod tests {
             let out_off = members[0].1.clone();
             let mut level: Vec<Value> = members.iter().map(|p| p.2.clone()).collect();
             while level.len() > 1 {
-                level = level.chunks(group).map(|g| combine(kind, &g.iter().collect::<Vec<_>>())).collect::<Result<_>>()?;
+                level =
+                    level.chunks(group).map(|g| combine(kind, &g.iter().collect::<Vec<_>>())).collect::<Result<_>>()?;
             }
             let fin = finalize(kind, axes, true, &level[0])?;
             assert_eq!(fin.dtype(), kind.result_dtype(a.dtype()), "{kind:?} of {}", a.dtype());
@@ -983,8 +1012,14 @@ mod tests {
         let v = |x: &[f64]| ArrayD::from_shape_vec(IxDyn(&[x.len()]), x.to_vec()).unwrap();
         let m = |x: &[f64], cols: usize| ArrayD::from_shape_vec(IxDyn(&[x.len() / cols, cols]), x.to_vec()).unwrap();
         // np.var([1, 2, 3, 4], ddof=1), np.std([2, 4, 4, 4, 5, 5, 7, 9])
-        assert_eq!(run(ReduceKind::Var { ddof: 1.0 }, v(&[1.0, 2.0, 3.0, 4.0]), &[0]), Chunk::scalar(Scalar::F64(1.6666666666666667)));
-        assert_eq!(run(ReduceKind::Std { ddof: 0.0 }, v(&[2., 4., 4., 4., 5., 5., 7., 9.]), &[0]), Chunk::scalar(Scalar::F64(2.0)));
+        assert_eq!(
+            run(ReduceKind::Var { ddof: 1.0 }, v(&[1.0, 2.0, 3.0, 4.0]), &[0]),
+            Chunk::scalar(Scalar::F64(1.6666666666666667))
+        );
+        assert_eq!(
+            run(ReduceKind::Std { ddof: 0.0 }, v(&[2., 4., 4., 4., 5., 5., 7., 9.]), &[0]),
+            Chunk::scalar(Scalar::F64(2.0))
+        );
         // np.argmax([[1, 5, 5], [5, 0, 2]]) == 1
         assert_eq!(run(ReduceKind::ArgMax, m(&[1., 5., 5., 5., 0., 2.], 3), &[0, 1]), Chunk::scalar(Scalar::I64(1)));
         // np.argmin([[3, 1, 1], [0, 5, 1]], axis=0) == [1, 0, 0]; argmax(axis=1) == [0, 1]
@@ -1028,15 +1063,24 @@ mod tests {
         let chunks = vec![vec![3, 1], vec![2, 2, 2]];
         let c = Chunk::F64(a);
         for group in [2, 3] {
-            assert_eq!(tree(ReduceKind::ArgMin, &c, &chunks, &[0, 1], group).unwrap().into_raw_vec_and_offset().0, vec![16.0]);
-            assert_eq!(tree(ReduceKind::ArgMax, &c, &chunks, &[0, 1], group).unwrap().into_raw_vec_and_offset().0, vec![5.0]);
+            assert_eq!(
+                tree(ReduceKind::ArgMin, &c, &chunks, &[0, 1], group).unwrap().into_raw_vec_and_offset().0,
+                vec![16.0]
+            );
+            assert_eq!(
+                tree(ReduceKind::ArgMax, &c, &chunks, &[0, 1], group).unwrap().into_raw_vec_and_offset().0,
+                vec![5.0]
+            );
         }
         // One block in the middle of a larger array: index into the whole array.
         let block = Chunk::F64(ArrayD::from_shape_vec(IxDyn(&[2, 2]), vec![4.0, 3.0, 1.0, 2.0]).unwrap());
         let p = chunk(ReduceKind::ArgMin, &[0, 1], &[5, 7], &[10, 20], &block).unwrap();
         assert_eq!(finalize(ReduceKind::ArgMin, &[0, 1], false, &p).unwrap(), Chunk::scalar(Scalar::I64(6 * 20 + 7)));
         let p = chunk(ReduceKind::ArgMax, &[1], &[5, 7], &[10, 20], &block).unwrap();
-        assert_eq!(finalize(ReduceKind::ArgMax, &[1], false, &p).unwrap().typed::<i64>().unwrap().as_slice().unwrap(), &[7, 8]);
+        assert_eq!(
+            finalize(ReduceKind::ArgMax, &[1], false, &p).unwrap().typed::<i64>().unwrap().as_slice().unwrap(),
+            &[7, 8]
+        );
     }
 
     #[test]
@@ -1098,7 +1142,10 @@ mod tests {
         let p = chunk(ReduceKind::Max, &[1], &[0, 0], &[0, 3], &empty).unwrap();
         assert_eq!(finalize(ReduceKind::Max, &[1], false, &p).unwrap().shape(), &[0]);
         let p = chunk(ReduceKind::All, &[0], &[0, 0], &[0, 3], &empty).unwrap();
-        assert_eq!(finalize(ReduceKind::All, &[0], false, &p).unwrap().typed::<bool>().unwrap().as_slice().unwrap(), &[true; 3]);
+        assert_eq!(
+            finalize(ReduceKind::All, &[0], false, &p).unwrap().typed::<bool>().unwrap().as_slice().unwrap(),
+            &[true; 3]
+        );
     }
 
     #[test]
@@ -1118,7 +1165,8 @@ mod tests {
     #[test]
     fn large_f64_sum_is_accurate() {
         let n = 1 << 22;
-        let a = ArrayD::from_shape_vec(IxDyn(&[n]), uniform(7, n).into_iter().map(|v| v * 1e3 + 1e-3).collect()).unwrap();
+        let a =
+            ArrayD::from_shape_vec(IxDyn(&[n]), uniform(7, n).into_iter().map(|v| v * 1e3 + 1e-3).collect()).unwrap();
         // Neumaier-compensated reference sum.
         let (mut s, mut c) = (0.0f64, 0.0f64);
         for &v in a.iter() {
@@ -1189,7 +1237,10 @@ mod tests {
         );
         let s1 = chunk(ReduceKind::Sum, &[0], &[], &[], &a).unwrap();
         let s2 = chunk(ReduceKind::Sum, &[1], &[], &[], &a).unwrap();
-        assert_eq!(err(combine(ReduceKind::Sum, &[&s1, &s2])), "sum: partials have different shapes [1, 3, 4] and [2, 1, 4]");
+        assert_eq!(
+            err(combine(ReduceKind::Sum, &[&s1, &s2])),
+            "sum: partials have different shapes [1, 3, 4] and [2, 1, 4]"
+        );
         assert_eq!(err(combine(ReduceKind::Mean, &[])), "mean: combine needs at least one partial");
         let m = chunk(ReduceKind::Mean, &[0], &[], &[], &a).unwrap();
         assert_eq!(err(combine(ReduceKind::Var { ddof: 0.0 }, &[&m])), "var: expected a partial of 3 arrays, got 2");
