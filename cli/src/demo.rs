@@ -56,7 +56,10 @@ pub fn run(config: &DemoConfig) -> Result<()> {
     let pipeline = Instant::now();
     let volume = array::from_zarr(&url(&volume_path), "/")?;
     if volume.ndim() != 3 {
-        return Err(Error::invalid("demo", format!("{} holds a {}-D array, expected 3-D", url(&volume_path), volume.ndim())));
+        return Err(Error::invalid(
+            "demo",
+            format!("{} holds a {}-D array, expected 3-D", url(&volume_path), volume.ndim()),
+        ));
     }
 
     // Pass 1: projections over z.

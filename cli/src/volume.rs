@@ -114,14 +114,24 @@ mod tests {
     #[test]
     fn blobs_render_bright_centres_over_noise() {
         let blob = Blob { center: [2.0, 5.0, 5.0], sigma: [1.0, 2.0, 2.0], amplitude: 1000.0 };
-        let info = BlockInfo { index: vec![0, 0, 0], offset: vec![0, 0, 0], shape: vec![4, 10, 10], array_shape: vec![4, 10, 10] };
+        let info = BlockInfo {
+            index: vec![0, 0, 0],
+            offset: vec![0, 0, 0],
+            shape: vec![4, 10, 10],
+            array_shape: vec![4, 10, 10],
+        };
         let chunk = render(&[blob], &info).unwrap();
         let a = chunk.typed::<f32>().unwrap();
         assert!((a[[2, 5, 5]] - 1000.0).abs() < 1e-3);
         let expected = 1000.0 * (-0.5f64 * (1.0 + 0.25)).exp();
         assert!((a[[1, 6, 5]] as f64 - expected).abs() < 1e-2);
         // Rendering the same blob from a block offset by (0, 5, 0) gives the same values.
-        let shifted = BlockInfo { index: vec![0, 1, 0], offset: vec![0, 5, 0], shape: vec![4, 5, 10], array_shape: vec![4, 10, 10] };
+        let shifted = BlockInfo {
+            index: vec![0, 1, 0],
+            offset: vec![0, 5, 0],
+            shape: vec![4, 5, 10],
+            array_shape: vec![4, 10, 10],
+        };
         let part = render(&[blob], &shifted).unwrap();
         assert_eq!(part.typed::<f32>().unwrap()[[2, 0, 5]], a[[2, 5, 5]]);
     }

@@ -31,17 +31,61 @@ pub enum Chunk {
 macro_rules! chunk_map {
     ($chunk:expr, $a:ident : $T:ident => $body:expr) => {
         match $chunk {
-            $crate::Chunk::Bool($a) => { #[allow(unused)] type $T = bool; $body }
-            $crate::Chunk::I8($a) => { #[allow(unused)] type $T = i8; $body }
-            $crate::Chunk::I16($a) => { #[allow(unused)] type $T = i16; $body }
-            $crate::Chunk::I32($a) => { #[allow(unused)] type $T = i32; $body }
-            $crate::Chunk::I64($a) => { #[allow(unused)] type $T = i64; $body }
-            $crate::Chunk::U8($a) => { #[allow(unused)] type $T = u8; $body }
-            $crate::Chunk::U16($a) => { #[allow(unused)] type $T = u16; $body }
-            $crate::Chunk::U32($a) => { #[allow(unused)] type $T = u32; $body }
-            $crate::Chunk::U64($a) => { #[allow(unused)] type $T = u64; $body }
-            $crate::Chunk::F32($a) => { #[allow(unused)] type $T = f32; $body }
-            $crate::Chunk::F64($a) => { #[allow(unused)] type $T = f64; $body }
+            $crate::Chunk::Bool($a) => {
+                #[allow(unused)]
+                type $T = bool;
+                $body
+            }
+            $crate::Chunk::I8($a) => {
+                #[allow(unused)]
+                type $T = i8;
+                $body
+            }
+            $crate::Chunk::I16($a) => {
+                #[allow(unused)]
+                type $T = i16;
+                $body
+            }
+            $crate::Chunk::I32($a) => {
+                #[allow(unused)]
+                type $T = i32;
+                $body
+            }
+            $crate::Chunk::I64($a) => {
+                #[allow(unused)]
+                type $T = i64;
+                $body
+            }
+            $crate::Chunk::U8($a) => {
+                #[allow(unused)]
+                type $T = u8;
+                $body
+            }
+            $crate::Chunk::U16($a) => {
+                #[allow(unused)]
+                type $T = u16;
+                $body
+            }
+            $crate::Chunk::U32($a) => {
+                #[allow(unused)]
+                type $T = u32;
+                $body
+            }
+            $crate::Chunk::U64($a) => {
+                #[allow(unused)]
+                type $T = u64;
+                $body
+            }
+            $crate::Chunk::F32($a) => {
+                #[allow(unused)]
+                type $T = f32;
+                $body
+            }
+            $crate::Chunk::F64($a) => {
+                #[allow(unused)]
+                type $T = f64;
+                $body
+            }
         }
     };
 }
@@ -53,16 +97,56 @@ macro_rules! chunk_map_numeric {
     ($chunk:expr, $a:ident : $T:ident => $body:expr, bool => $bool_body:expr) => {
         match $chunk {
             $crate::Chunk::Bool($a) => $bool_body,
-            $crate::Chunk::I8($a) => { #[allow(unused)] type $T = i8; $body }
-            $crate::Chunk::I16($a) => { #[allow(unused)] type $T = i16; $body }
-            $crate::Chunk::I32($a) => { #[allow(unused)] type $T = i32; $body }
-            $crate::Chunk::I64($a) => { #[allow(unused)] type $T = i64; $body }
-            $crate::Chunk::U8($a) => { #[allow(unused)] type $T = u8; $body }
-            $crate::Chunk::U16($a) => { #[allow(unused)] type $T = u16; $body }
-            $crate::Chunk::U32($a) => { #[allow(unused)] type $T = u32; $body }
-            $crate::Chunk::U64($a) => { #[allow(unused)] type $T = u64; $body }
-            $crate::Chunk::F32($a) => { #[allow(unused)] type $T = f32; $body }
-            $crate::Chunk::F64($a) => { #[allow(unused)] type $T = f64; $body }
+            $crate::Chunk::I8($a) => {
+                #[allow(unused)]
+                type $T = i8;
+                $body
+            }
+            $crate::Chunk::I16($a) => {
+                #[allow(unused)]
+                type $T = i16;
+                $body
+            }
+            $crate::Chunk::I32($a) => {
+                #[allow(unused)]
+                type $T = i32;
+                $body
+            }
+            $crate::Chunk::I64($a) => {
+                #[allow(unused)]
+                type $T = i64;
+                $body
+            }
+            $crate::Chunk::U8($a) => {
+                #[allow(unused)]
+                type $T = u8;
+                $body
+            }
+            $crate::Chunk::U16($a) => {
+                #[allow(unused)]
+                type $T = u16;
+                $body
+            }
+            $crate::Chunk::U32($a) => {
+                #[allow(unused)]
+                type $T = u32;
+                $body
+            }
+            $crate::Chunk::U64($a) => {
+                #[allow(unused)]
+                type $T = u64;
+                $body
+            }
+            $crate::Chunk::F32($a) => {
+                #[allow(unused)]
+                type $T = f32;
+                $body
+            }
+            $crate::Chunk::F64($a) => {
+                #[allow(unused)]
+                type $T = f64;
+                $body
+            }
         }
     };
 }
@@ -110,17 +194,14 @@ impl Chunk {
 
     /// Borrows the typed array, or names the actual type in the error.
     pub fn typed<T: Element>(&self) -> Result<&ArrayD<T>> {
-        T::view(self).ok_or_else(|| {
-            Error::invalid("chunk", format!("expected {} data, found {}", T::DTYPE, self.dtype()))
-        })
+        T::view(self)
+            .ok_or_else(|| Error::invalid("chunk", format!("expected {} data, found {}", T::DTYPE, self.dtype())))
     }
 
     /// Takes the typed array, or names the actual type in the error.
     pub fn into_typed<T: Element>(self) -> Result<ArrayD<T>> {
         let found = self.dtype();
-        T::take(self).ok_or_else(|| {
-            Error::invalid("chunk", format!("expected {} data, found {found}", T::DTYPE))
-        })
+        T::take(self).ok_or_else(|| Error::invalid("chunk", format!("expected {} data, found {found}", T::DTYPE)))
     }
 
     /// Converts every element to `dtype` (as NumPy's `astype`).

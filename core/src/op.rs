@@ -113,10 +113,7 @@ impl ArrayOp {
     pub fn is_blockwise(&self) -> bool {
         !matches!(
             self,
-            ArrayOp::Assemble { .. }
-                | ArrayOp::ReduceCombine { .. }
-                | ArrayOp::AddN
-                | ArrayOp::OtsuThreshold { .. }
+            ArrayOp::Assemble { .. } | ArrayOp::ReduceCombine { .. } | ArrayOp::AddN | ArrayOp::OtsuThreshold { .. }
         )
     }
 
@@ -278,7 +275,14 @@ impl BinaryOp {
     pub fn is_predicate(&self) -> bool {
         matches!(
             self,
-            BinaryOp::Eq | BinaryOp::Ne | BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge | BinaryOp::And | BinaryOp::Or
+            BinaryOp::Eq
+                | BinaryOp::Ne
+                | BinaryOp::Lt
+                | BinaryOp::Le
+                | BinaryOp::Gt
+                | BinaryOp::Ge
+                | BinaryOp::And
+                | BinaryOp::Or
         )
     }
 
@@ -340,7 +344,11 @@ impl ReduceKind {
         match self {
             ReduceKind::Sum => input.sum_type(),
             ReduceKind::Mean | ReduceKind::Var { .. } | ReduceKind::Std { .. } => {
-                if input == DType::F32 { DType::F32 } else { DType::F64 }
+                if input == DType::F32 {
+                    DType::F32
+                } else {
+                    DType::F64
+                }
             }
             ReduceKind::Min | ReduceKind::Max => input,
             ReduceKind::ArgMin | ReduceKind::ArgMax => DType::I64,
@@ -390,7 +398,11 @@ pub struct NativeFn {
 
 impl NativeFn {
     /// Wraps a closure taking the task's argument values.
-    pub fn new(name: impl Into<Arc<str>>, blockwise: bool, body: impl Fn(&[&Value]) -> Result<Value> + Send + Sync + 'static) -> Self {
+    pub fn new(
+        name: impl Into<Arc<str>>,
+        blockwise: bool,
+        body: impl Fn(&[&Value]) -> Result<Value> + Send + Sync + 'static,
+    ) -> Self {
         NativeFn { name: name.into(), blockwise, body: Arc::new(body) }
     }
 }

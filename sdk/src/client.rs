@@ -83,7 +83,9 @@ impl Client {
             let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
             let bar = &bar;
             scope.spawn(move || {
-                while let Err(crossbeam_channel::RecvTimeoutError::Timeout) = stop_rx.recv_timeout(Duration::from_millis(100)) {
+                while let Err(crossbeam_channel::RecvTimeoutError::Timeout) =
+                    stop_rx.recv_timeout(Duration::from_millis(100))
+                {
                     bar.set_position(progress.finished.load(Ordering::Relaxed).saturating_sub(start_done));
                 }
             });

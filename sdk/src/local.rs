@@ -93,9 +93,7 @@ fn collect(keys: &[Key], answers: &Receiver<Reply>) -> Result<Vec<Arc<Value>>> {
         let (key, result) = answers.recv().map_err(|_| Error::Engine("the local engine has stopped".into()))?;
         values.insert(key, result?);
     }
-    keys.iter()
-        .map(|k| values.get(k).cloned().ok_or_else(|| Error::Engine(format!("no result for {k}"))))
-        .collect()
+    keys.iter().map(|k| values.get(k).cloned().ok_or_else(|| Error::Engine(format!("no result for {k}")))).collect()
 }
 
 /// State of the scheduler thread.

@@ -120,15 +120,21 @@ fn persist_keeps_blocks_and_later_work_reuses_them() {
 #[test]
 fn delayed_runs_native_functions_in_parallel() {
     let c = client();
-    let parts: Vec<_> = (0..8u64)
-        .map(|i| {
-            delayed::call("square", move |_| Ok(Value::Json(serde_json::json!(i * i))), &[])
-        })
-        .collect();
+    let parts: Vec<_> =
+        (0..8u64).map(|i| delayed::call("square", move |_| Ok(Value::Json(serde_json::json!(i * i))), &[])).collect();
     let refs: Vec<_> = parts.iter().collect();
     let total = delayed::call(
         "total",
-        |args| Ok(Value::Json(serde_json::json!(args.iter().map(|v| match v { Value::Json(j) => j.as_u64().unwrap_or(0), _ => 0 }).sum::<u64>()))),
+        |args| {
+            Ok(Value::Json(serde_json::json!(
+                args.iter()
+                    .map(|v| match v {
+                        Value::Json(j) => j.as_u64().unwrap_or(0),
+                        _ => 0,
+                    })
+                    .sum::<u64>()
+            )))
+        },
         &refs,
     );
     assert_eq!(*total.compute_with(&c).unwrap(), Value::Json(serde_json::json!(140)));

@@ -22,7 +22,9 @@ pub fn execute(op: &Op, args: &[Arc<Value>]) -> Result<Arc<Value>> {
 
 fn execute_array(op: &ArrayOp, args: &[&Value]) -> Result<Value> {
     match op {
-        ArrayOp::ZarrRead { store, path, offset, shape } => storage::read_region(store, path, offset, shape).map(Value::Chunk),
+        ArrayOp::ZarrRead { store, path, offset, shape } => {
+            storage::read_region(store, path, offset, shape).map(Value::Chunk)
+        }
         ArrayOp::ZarrWrite { store, path, chunk } => {
             let data = args.first().ok_or_else(|| Error::invalid("write-zarr", "expected one argument"))?.as_chunk()?;
             storage::write_chunk(store, path, chunk, data)?;

@@ -96,7 +96,12 @@ pub fn open_store(url: &str) -> Result<Storage> {
         return Ok(s.clone());
     }
     let object_store: Arc<dyn ObjectStore> = if let Some(name) = url.strip_prefix("memory://") {
-        MEMORY_STORES.lock().map_err(poisoned)?.entry(name.to_string()).or_insert_with(|| Arc::new(InMemory::new())).clone()
+        MEMORY_STORES
+            .lock()
+            .map_err(poisoned)?
+            .entry(name.to_string())
+            .or_insert_with(|| Arc::new(InMemory::new()))
+            .clone()
     } else if let Some(rest) = url.strip_prefix("s3://") {
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
         if bucket.is_empty() {

@@ -43,7 +43,11 @@ pub(crate) fn normalize(op: &str, shape: &[u64], chunk_shape: &[u64]) -> Result<
     if shape.len() != chunk_shape.len() {
         return Err(Error::invalid(
             op,
-            format!("chunk shape {chunk_shape:?} has {} axes but the shape {shape:?} has {}", chunk_shape.len(), shape.len()),
+            format!(
+                "chunk shape {chunk_shape:?} has {} axes but the shape {shape:?} has {}",
+                chunk_shape.len(),
+                shape.len()
+            ),
         ));
     }
     if chunk_shape.contains(&0) {

@@ -1,7 +1,7 @@
 //! Creating arrays: constants, ranges, in-memory data.
 
-use super::chunks::normalize;
 use super::Array;
+use super::chunks::normalize;
 use ndarray::ArrayD;
 use std::sync::Arc;
 use tessera_core::op::ArrayOp;
@@ -41,7 +41,10 @@ fn ranged(op: &str, start: f64, step: f64, len: u64, chunk: u64, dtype: DType) -
 /// blocks of `chunk`.
 pub fn arange(start: f64, stop: f64, step: f64, chunk: u64, dtype: DType) -> Result<Array> {
     if step == 0.0 || !step.is_finite() || !start.is_finite() || !stop.is_finite() {
-        return Err(Error::invalid("arange", format!("start {start}, stop {stop} and step {step} must be finite, step non-zero")));
+        return Err(Error::invalid(
+            "arange",
+            format!("start {start}, stop {stop} and step {step} must be finite, step non-zero"),
+        ));
     }
     let len = ((stop - start) / step).ceil().max(0.0) as u64;
     ranged("arange", start, step, len, chunk, dtype)
@@ -65,9 +68,12 @@ pub fn from_ndarray<T: Element>(data: ArrayD<T>, chunks: &[u64]) -> Result<Array
     let numblocks: Vec<usize> = chunks.iter().map(Vec::len).collect();
     if numblocks.iter().product::<usize>() == 1 {
         let value = Arc::new(Value::Chunk(Chunk::from_array(data)));
-        return Array::blockwise_new("array", &[], shape, chunks, T::DTYPE, |_| Ok(Task::new(Op::Literal(value.clone()), vec![])));
+        return Array::blockwise_new("array", &[], shape, chunks, T::DTYPE, |_| {
+            Ok(Task::new(Op::Literal(value.clone()), vec![]))
+        });
     }
-    let offsets: Vec<Vec<usize>> = chunks.iter().map(|c| super::chunks::offsets(c).into_iter().map(|o| o as usize).collect()).collect();
+    let offsets: Vec<Vec<usize>> =
+        chunks.iter().map(|c| super::chunks::offsets(c).into_iter().map(|o| o as usize).collect()).collect();
     Array::blockwise_new("array", &[], shape.clone(), chunks.clone(), T::DTYPE, |ix| {
         let block = data
             .slice_each_axis(|ax| {

@@ -60,7 +60,10 @@ fn broadcast_shape(op: &str, arrays: &[&Array]) -> Result<Vec<u64>> {
                 *o = len;
             } else if len != 1 && len != *o {
                 let shapes: Vec<String> = arrays.iter().map(|a| format!("{:?} ({})", a.shape(), a.name())).collect();
-                return Err(Error::invalid(op, format!("operands could not be broadcast together with shapes {}", shapes.join(" and "))));
+                return Err(Error::invalid(
+                    op,
+                    format!("operands could not be broadcast together with shapes {}", shapes.join(" and ")),
+                ));
             }
         }
     }
@@ -163,10 +166,17 @@ impl Array {
     pub fn unary(&self, op: UnaryOp) -> Result<Array> {
         let dtype = match op {
             UnaryOp::Sqrt | UnaryOp::Exp | UnaryOp::Log => {
-                if self.dtype == DType::F32 { DType::F32 } else { DType::F64 }
+                if self.dtype == DType::F32 {
+                    DType::F32
+                } else {
+                    DType::F64
+                }
             }
             UnaryOp::Not if self.dtype != DType::Bool => {
-                return Err(Error::invalid("invert", format!("array {} has dtype {}, not bool", self.name(), self.dtype)));
+                return Err(Error::invalid(
+                    "invert",
+                    format!("array {} has dtype {}, not bool", self.name(), self.dtype),
+                ));
             }
             UnaryOp::Neg if self.dtype == DType::Bool => {
                 return Err(Error::invalid("neg", format!("array {} is boolean; use invert()", self.name())));

@@ -25,10 +25,10 @@ mod zarr;
 
 pub use chunks::ChunkSize;
 pub use create::{BlockInfo, arange, from_blocks, from_ndarray, full, linspace, ones, zeros};
+pub use elementwise::{Operand, where_};
 pub use overlap::Boundary;
 pub use reduce::Axes;
 pub use structure::{SliceArg, concatenate, stack};
-pub use elementwise::{Operand, where_};
 pub use tessera_core::op::{BinaryOp, ReduceKind, UnaryOp};
 pub use zarr::{Codec, ZarrOptions, from_zarr, from_zarr_with_chunks};
 

@@ -36,7 +36,10 @@ pub fn random_sample(shape: &[u64], chunks: &[u64], seed: u64) -> Result<Array> 
 /// Float64 values from a normal distribution.
 pub fn normal(shape: &[u64], chunks: &[u64], mean: f64, std: f64, seed: u64) -> Result<Array> {
     if !(mean.is_finite() && std.is_finite() && std >= 0.0) {
-        return Err(Error::invalid("random.normal", format!("need finite mean and std >= 0, got mean {mean}, std {std}")));
+        return Err(Error::invalid(
+            "random.normal",
+            format!("need finite mean and std >= 0, got mean {mean}, std {std}"),
+        ));
     }
     random("normal", shape, chunks, Distribution::Normal { mean, std }, seed)
 }

@@ -77,7 +77,10 @@ impl Array {
                 {
                     return Err(Error::invalid(
                         "to_zarr",
-                        format!("shard shape {shards:?} must be a multiple of the chunk shape {chunk_shape:?} of array {}", self.name()),
+                        format!(
+                            "shard shape {shards:?} must be a multiple of the chunk shape {chunk_shape:?} of array {}",
+                            self.name()
+                        ),
                     ));
                 }
                 (self.regular(shards)?, shards.clone())

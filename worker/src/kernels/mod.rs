@@ -18,13 +18,17 @@ use tessera_core::{Chunk, Error, Result, Value};
 pub fn run(op: &ArrayOp, args: &[&Value]) -> Result<Value> {
     let chunk = |i: usize| -> Result<&Chunk> {
         args.get(i)
-            .ok_or_else(|| Error::invalid(op.name(), format!("expected at least {} arguments, got {}", i + 1, args.len())))?
+            .ok_or_else(|| {
+                Error::invalid(op.name(), format!("expected at least {} arguments, got {}", i + 1, args.len()))
+            })?
             .as_chunk()
     };
     let chunks = || args.iter().map(|v| v.as_chunk()).collect::<Result<Vec<_>>>();
     Ok(match op {
         ArrayOp::Full { shape, value, dtype } => Chunk::full(shape, *value, *dtype).into(),
-        ArrayOp::Arange { start, step, offset, len, dtype } => create::arange(*start, *step, *offset, *len, *dtype).into(),
+        ArrayOp::Arange { start, step, offset, len, dtype } => {
+            create::arange(*start, *step, *offset, *len, *dtype).into()
+        }
         ArrayOp::Random { dist, seed, array_shape, offset, shape, dtype } => {
             create::random(*dist, *seed, array_shape, offset, shape, *dtype)?.into()
         }
@@ -39,7 +43,9 @@ pub fn run(op: &ArrayOp, args: &[&Value]) -> Result<Value> {
         ArrayOp::Assemble { grid, pieces } => structure::assemble(grid, pieces, &chunks()?)?.into(),
         ArrayOp::Pad { widths, mode } => structure::pad(chunk(0)?, widths, *mode)?.into(),
         ArrayOp::ExpandDims { axis } => structure::expand_dims(chunk(0)?, *axis)?.into(),
-        ArrayOp::ReduceChunk { kind, axes, offset, array_shape } => reduce::chunk(*kind, axes, offset, array_shape, chunk(0)?)?,
+        ArrayOp::ReduceChunk { kind, axes, offset, array_shape } => {
+            reduce::chunk(*kind, axes, offset, array_shape, chunk(0)?)?
+        }
         ArrayOp::ReduceCombine { kind } => reduce::combine(*kind, args)?,
         ArrayOp::ReduceFinalize { kind, axes, keepdims } => {
             let first = args.first().ok_or_else(|| Error::invalid(op.name(), "expected one argument"))?;
