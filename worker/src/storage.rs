@@ -27,6 +27,9 @@ use zarrs_object_store::AsyncObjectStore;
 /// A synchronous zarrs store backed by an object store.
 type Storage = Arc<dyn ReadableWritableListableStorageTraits>;
 
+/// An opened Zarr array.
+type StoredArray = Arc<Array<dyn ReadableWritableListableStorageTraits>>;
+
 /// The runtime that drives object-store I/O for the synchronous zarrs API.
 static IO_RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
     tokio::runtime::Builder::new_multi_thread()
@@ -40,8 +43,7 @@ static IO_RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
 /// Opened stores and arrays, so metadata is read once per process.
 static STORES: LazyLock<Mutex<HashMap<String, Storage>>> = LazyLock::new(Default::default);
 static MEMORY_STORES: LazyLock<Mutex<HashMap<String, Arc<InMemory>>>> = LazyLock::new(Default::default);
-static ARRAYS: LazyLock<Mutex<HashMap<(String, String), Arc<Array<dyn ReadableWritableListableStorageTraits>>>>> =
-    LazyLock::new(Default::default);
+static ARRAYS: LazyLock<Mutex<HashMap<(String, String), StoredArray>>> = LazyLock::new(Default::default);
 
 /// Blocks on object-store futures from the worker's (non-async) task threads.
 struct BlockOnIo;
@@ -132,7 +134,7 @@ fn node_path(path: &str) -> String {
     format!("/{trimmed}")
 }
 
-fn open_array(url: &str, path: &str) -> Result<Arc<Array<dyn ReadableWritableListableStorageTraits>>> {
+fn open_array(url: &str, path: &str) -> Result<StoredArray> {
     let cache_key = (url.to_string(), node_path(path));
     if let Some(a) = ARRAYS.lock().map_err(poisoned)?.get(&cache_key) {
         return Ok(a.clone());
@@ -205,7 +207,7 @@ pub fn create_array(url: &str, path: &str, spec: &ArraySpec) -> Result<()> {
     }
     let array = builder.build(storage, &node).map_err(|e| Error::storage(&label, e))?;
     array.store_metadata().map_err(|e| Error::storage(&label, e))?;
-    let array: Arc<Array<dyn ReadableWritableListableStorageTraits>> = Arc::new(array);
+    let array: StoredArray = Arc::new(array);
     ARRAYS.lock().map_err(poisoned)?.insert((url.to_string(), node), array);
     Ok(())
 }
