@@ -17,6 +17,9 @@
 //!
 //! See the [`state`] module for the task life cycle.
 
+#![warn(missing_docs)]
+
+mod hasher;
 pub mod order;
 pub mod protocol;
 pub mod state;

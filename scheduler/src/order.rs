@@ -6,7 +6,7 @@
 //! are numbered. Every dependency therefore comes before its dependents, so with one
 //! thread the scheduler runs tasks exactly in this order: one branch is finished
 //! before the next starts, and intermediates are consumed (and released) soon after
-//! they are made. A [`Priority`] puts the submission's generation first, so the tasks
+//! they are made. A priority puts the submission's generation first, so the tasks
 //! of an earlier submission run before those of a later one.
 
 /// When a task runs relative to the others: lower runs first.

@@ -11,6 +11,9 @@ use crate::state::TaskId;
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
 
+/// The most threads a worker is credited with, so totals cannot overflow.
+const MAX_THREADS: usize = 1 << 24;
+
 /// One worker's capacity and running tasks.
 #[derive(Debug)]
 struct Worker {
@@ -34,8 +37,9 @@ pub(crate) struct Workers {
 }
 
 impl Workers {
-    /// Adds a worker, or updates the thread count of a known one.
+    /// Adds a worker, or updates the thread count of a known one (at most 2²⁴).
     pub(crate) fn add(&mut self, id: WorkerId, nthreads: usize) {
+        let nthreads = nthreads.min(MAX_THREADS);
         let worker = self.map.entry(id).or_insert(Worker { nthreads: 0, processing: Vec::new() });
         self.free_threads -= worker.free();
         worker.nthreads = nthreads;
@@ -87,22 +91,30 @@ impl Workers {
         }
         self.locality.clear();
         for (id, nbytes) in holders {
-            if !self.map.get(&id).is_some_and(|w| w.free() > 0) {
+            if self.map.get(&id).is_none_or(|w| w.free() == 0) {
                 continue;
             }
             match self.locality.iter_mut().find(|(w, _)| *w == id) {
-                Some((_, total)) => *total += nbytes,
+                Some((_, total)) => *total = total.saturating_add(nbytes),
                 None => self.locality.push((id, nbytes)),
             }
         }
         let busy = |id: WorkerId| self.map.get(&id).map_or(usize::MAX, |w| w.processing.len());
-        let near = self.locality.iter().filter(|(_, bytes)| *bytes > 0).min_by_key(|&&(id, bytes)| (Reverse(bytes), busy(id), id));
+        let near = self
+            .locality
+            .iter()
+            .filter(|(_, bytes)| *bytes > 0)
+            .min_by_key(|&&(id, bytes)| (Reverse(bytes), busy(id), id));
         near.map(|&(id, _)| id).or_else(|| self.least_busy())
     }
 
     /// The worker with a free thread running the fewest tasks (lowest id on ties).
     fn least_busy(&self) -> Option<WorkerId> {
-        self.map.iter().filter(|(_, w)| w.free() > 0).min_by_key(|(id, w)| (w.processing.len(), **id)).map(|(id, _)| *id)
+        self.map
+            .iter()
+            .filter(|(_, w)| w.free() > 0)
+            .min_by_key(|(id, w)| (w.processing.len(), **id))
+            .map(|(id, _)| *id)
     }
 
     /// Every worker with its thread count and running tasks, for consistency checks.
@@ -152,5 +164,14 @@ mod tests {
         w.start(B, TaskId(2));
         w.start(B, TaskId(3));
         assert_eq!(w.choose([(A, 1)].into_iter()), None);
+    }
+
+    #[test]
+    fn huge_inputs_saturate_instead_of_overflowing() {
+        let mut w = Workers::default();
+        w.add(A, usize::MAX);
+        w.add(B, usize::MAX);
+        assert_eq!(w.free_threads(), 2 * MAX_THREADS);
+        assert_eq!(w.choose([(B, u64::MAX), (B, u64::MAX), (A, 1)].into_iter()), Some(B));
     }
 }

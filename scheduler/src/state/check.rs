@@ -21,10 +21,7 @@ impl State {
         let mut processing: HashMap<TaskId, _> = HashMap::new();
         let mut free_threads = 0;
         for (worker, nthreads, running) in self.workers.iter() {
-            if running.len() > nthreads {
-                return Err(format!("{worker:?} runs {} tasks on {nthreads} threads", running.len()));
-            }
-            free_threads += nthreads - running.len();
+            free_threads += nthreads.saturating_sub(running.len());
             for &id in running {
                 if processing.insert(id, worker).is_some() {
                     return Err(format!("{} runs on two workers", self.tasks[id.ix()].key));
@@ -40,18 +37,22 @@ impl State {
             let key = &task.key;
             let links = &self.links[i];
             let mut seen = HashSet::new();
-            for &d in &links.deps {
-                if !seen.insert(d) || !self.tasks[d.ix()].live || !self.links[d.ix()].dependents.contains(&id) {
+            for (j, &(d, p)) in links.deps.iter().enumerate() {
+                let back = self.links.get(d.ix()).and_then(|l| l.dependents.get(p as usize));
+                if !seen.insert(d) || !self.tasks[d.ix()].live || back != Some(&(id, j as u32)) {
                     return Err(format!("{key}: dependency link to slot {} is broken", d.0));
                 }
             }
             seen.clear();
-            for &d in &links.dependents {
-                if !seen.insert(d) || !self.tasks[d.ix()].live || !self.links[d.ix()].deps.contains(&id) {
+            for (p, &(d, j)) in links.dependents.iter().enumerate() {
+                let back = self.links.get(d.ix()).and_then(|l| l.deps.get(j as usize));
+                if !seen.insert(d) || !self.tasks[d.ix()].live || back != Some(&(id, p as u32)) {
                     return Err(format!("{key}: dependent link to slot {} is broken", d.0));
                 }
             }
-            let count = |f: fn(super::TaskState) -> bool| links.dependents.iter().filter(|d| f(self.tasks[d.ix()].state)).count();
+            let count = |f: fn(super::TaskState) -> bool| {
+                links.dependents.iter().filter(|(d, _)| f(self.tasks[d.ix()].state)).count()
+            };
             let waiters = count(|s| matches!(s, Waiting | Queued));
             let readers = count(|s| s == Processing);
             if (waiters, readers) != (task.waiters as usize, task.readers as usize) {
@@ -67,15 +68,19 @@ impl State {
                 return Err(format!("{key}: a client is listed twice"));
             }
             let needed = task.waiters > 0 || !task.wanted_by.is_empty();
-            let in_memory = links.deps.iter().filter(|d| self.tasks[d.ix()].state == Memory).count();
+            let in_memory = links.deps.iter().filter(|(d, _)| self.tasks[d.ix()].state == Memory).count();
             let missing = (links.deps.len() - in_memory) as u32;
-            let dep_erred = links.deps.iter().any(|d| self.tasks[d.ix()].state == Erred);
+            let dep_erred = links.deps.iter().any(|(d, _)| self.tasks[d.ix()].state == Erred);
             let holds_worker = matches!(task.state, Processing | Memory);
             if holds_worker != task.worker.is_some() {
                 return Err(format!("{key}: {:?} with worker {:?}", task.state, task.worker));
             }
             if (task.state == Processing) != processing.contains_key(&id) {
-                return Err(format!("{key}: {:?}, on a worker's running list: {}", task.state, processing.contains_key(&id)));
+                return Err(format!(
+                    "{key}: {:?}, on a worker's running list: {}",
+                    task.state,
+                    processing.contains_key(&id)
+                ));
             }
             if task.failure.is_some() != (task.state == Erred) {
                 return Err(format!("{key}: {:?} with failure {:?}", task.state, task.failure));
@@ -92,7 +97,7 @@ impl State {
                 Queued if free_threads > 0 => Some("queued while a thread is free"),
                 Processing if processing.get(&id) != task.worker.as_ref() => Some("processing on another worker"),
                 Memory if !needed && task.readers == 0 => Some("held but neither needed nor read"),
-                Memory if !task.worker.is_some_and(|w| self.workers.contains(w)) => Some("held by an unknown worker"),
+                Memory if task.worker.is_none_or(|w| !self.workers.contains(w)) => Some("held by an unknown worker"),
                 _ => None,
             };
             if let Some(broken) = broken {

@@ -245,8 +245,8 @@ fn a_removed_worker_s_work_and_data_are_redone_elsewhere() {
 fn a_task_running_elsewhere_keeps_going_when_an_input_is_lost() {
     let mut h = Harness::new(&[(A, 1), (B, 1)]);
     h.submit(C1, vec![spec("a", &[]), spec("x", &[]), spec("b", &["a", "x"]), spec("c", &["a"])], &["b", "c"]);
-    h.finish(A, "a", 1);
-    assert_eq!(h.finish(B, "x", 5), vec![exec(A, "c"), exec(B, "b")]);
+    assert_eq!(h.finish(A, "a", 1), vec![exec(A, "c")]);
+    assert_eq!(h.finish(B, "x", 5), vec![exec(B, "b")]);
     // A dies with a and c: c runs again, which needs a again; b on B already read a.
     let a2 = WorkerId(0);
     h.step(Event::WorkerAdded { worker: a2, nthreads: 1 });
@@ -255,6 +255,26 @@ fn a_task_running_elsewhere_keeps_going_when_an_input_is_lost() {
     assert_eq!(h.finish(B, "b", 1), vec![ready(C1, "b"), release(B, "x")]);
     assert_eq!(h.finish(a2, "a", 1), vec![exec(a2, "c")]);
     assert_eq!(h.finish(a2, "c", 1), vec![ready(C1, "c"), release(a2, "a")]);
+}
+
+#[test]
+fn a_queued_task_whose_input_is_lost_waits_again() {
+    let mut h = Harness::new(&[(A, 1), (B, 1)]);
+    assert_eq!(
+        h.submit(C1, vec![spec("a", &[]), spec("x", &[]), spec("b", &["a", "x"])], &["b"]),
+        [exec(A, "a"), exec(B, "x")]
+    );
+    h.finish(A, "a", 1);
+    // No free thread anywhere when b becomes ready.
+    h.step(Event::WorkerAdded { worker: A, nthreads: 0 });
+    h.step(Event::WorkerAdded { worker: B, nthreads: 0 });
+    assert!(h.finish(B, "x", 1).is_empty());
+    assert_eq!(h.state("b"), Some(TaskState::Queued));
+    assert!(h.step(Event::WorkerRemoved { worker: A }).is_empty());
+    assert_eq!(h.state("b"), Some(TaskState::Waiting));
+    assert_eq!(h.state("a"), Some(TaskState::Queued));
+    assert_eq!(h.step(Event::WorkerAdded { worker: B, nthreads: 1 }), vec![exec(B, "a")]);
+    assert_eq!(h.finish(B, "a", 1), vec![exec(B, "b")]);
 }
 
 #[test]
