@@ -19,7 +19,6 @@
 
 #![warn(missing_docs)]
 
-mod hasher;
 pub mod order;
 pub mod protocol;
 pub mod state;

@@ -23,7 +23,7 @@
 //! a worker about a task not running there is answered with `Release`; events about
 //! unknown workers or keys are ignored.
 
-use crate::hasher::FxHashMap;
+use rustc_hash::FxHashMap;
 use crate::order::{self, Priority};
 use crate::protocol::{ClientId, Command, Event, TaskSpec, TaskState, WorkerId};
 use crate::workers::Workers;
