@@ -23,10 +23,10 @@
 //! a worker about a task not running there is answered with `Release`; events about
 //! unknown workers or keys are ignored.
 
-use rustc_hash::FxHashMap;
 use crate::order::{self, Priority};
 use crate::protocol::{ClientId, Command, Event, TaskSpec, TaskState, WorkerId};
 use crate::workers::Workers;
+use rustc_hash::FxHashMap;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashSet};
 use std::sync::Arc;

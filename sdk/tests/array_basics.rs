@@ -68,7 +68,7 @@ fn broadcasting_arithmetic_matches_ndarray() {
     close(&f64s(&a.rbinary(array::BinaryOp::Sub, 1.0).unwrap(), &c), &a_data.mapv(|v| 1.0 - v), 0.0);
     close(&f64s(&a.abs().unwrap().sqrt().unwrap(), &c), &a_data.mapv(|v| v.abs().sqrt()), 1e-15);
     close(&f64s(&a.exp().unwrap().log().unwrap(), &c), &a_data, 1e-12);
-    let err = a.add(&array::zeros(&[4], &[4], DType::F64).unwrap()).unwrap_err().to_string();
+    let err = a.add(array::zeros(&[4], &[4], DType::F64).unwrap()).unwrap_err().to_string();
     assert!(err.contains("could not be broadcast") && err.contains("[6, 5]") && err.contains("[4]"), "{err}");
 }
 
@@ -88,7 +88,7 @@ fn comparisons_where_clip_and_astype() {
     let u = x.astype(DType::U8).unwrap();
     assert_eq!(u.dtype(), DType::U8);
     assert_eq!(u.compute_with(&c).unwrap().into_typed::<u8>().unwrap(), data.mapv(|v| v as u8));
-    let both = positive.and(&x.lt(9i32).unwrap()).unwrap().invert().unwrap();
+    let both = positive.and(x.lt(9i32).unwrap()).unwrap().invert().unwrap();
     assert_eq!(both.compute_with(&c).unwrap().into_typed::<bool>().unwrap(), data.mapv(|v| !(v > 0 && v < 9)));
     // Integer true division gives float64, as in NumPy.
     assert_eq!(x.div(&x).unwrap().dtype(), DType::F64);

@@ -31,7 +31,7 @@ pub(crate) fn regular(len: u64, size: u64) -> Vec<u64> {
     }
     let size = size.clamp(1, len);
     let mut out = vec![size; (len / size) as usize];
-    if len % size != 0 {
+    if !len.is_multiple_of(size) {
         out.push(len % size);
     }
     out
