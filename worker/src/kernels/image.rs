@@ -427,18 +427,9 @@ mod tests {
         c.into_typed::<u64>().unwrap().into_raw_vec_and_offset().0
     }
 
-    /// Deterministic pseudo-random numbers in [0, 1) (splitmix64).
+    /// Deterministic pseudo-random numbers in [0, 1).
     fn uniform(seed: u64, n: usize) -> Vec<f64> {
-        let mut state = seed;
-        (0..n)
-            .map(|_| {
-                state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-                let mut z = state;
-                z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-                z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-                (z ^ (z >> 31)) as f64 / 2f64.powi(64)
-            })
-            .collect()
+        (0..n as u64).map(|i| crate::kernels::create::uniform01(seed, i)).collect()
     }
 
     #[test]
