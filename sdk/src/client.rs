@@ -5,8 +5,8 @@
 //! [`Client::current`], a process-wide local client created on first use.
 
 use indicatif::{ProgressBar, ProgressStyle};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tessera_core::{Graph, Key, Result, Value};
 
@@ -34,7 +34,8 @@ pub struct Client {
     show_progress: bool,
 }
 
-static CURRENT: OnceLock<Client> = OnceLock::new();
+#[cfg(feature = "local")]
+static CURRENT: std::sync::OnceLock<Client> = std::sync::OnceLock::new();
 
 impl Client {
     /// An embedded engine with one task thread per core and no memory limit.

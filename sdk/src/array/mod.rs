@@ -21,6 +21,9 @@ pub mod random;
 mod rechunk;
 mod reduce;
 mod structure;
+// Zarr metadata is read and written through the worker's storage module, which the SDK
+// links with the `local` feature.
+#[cfg(feature = "local")]
 mod zarr;
 
 pub use chunks::ChunkSize;
@@ -30,6 +33,7 @@ pub use overlap::Boundary;
 pub use reduce::Axes;
 pub use structure::{SliceArg, concatenate, stack};
 pub use tessera_core::op::{BinaryOp, ReduceKind, UnaryOp};
+#[cfg(feature = "local")]
 pub use zarr::{Codec, ZarrOptions, from_zarr, from_zarr_with_chunks};
 
 use crate::Client;
