@@ -3,7 +3,8 @@
 //! 1. `cargo fmt --check` (first, because it is instant);
 //! 2. installs, each skipped when already present: cargo-nextest, the `s3s-fs` S3 server,
 //!    and a venv at `target/pyenv` with numpy and zarr;
-//! 3. `cargo clippy --workspace --all-targets -- -D warnings`;
+//! 3. `cargo clippy --workspace --all-targets -- -D warnings`, and the SDK without its
+//!    default `local` feature;
 //! 4. starts `s3s-fs` (see [`crate::s3`]) and runs `cargo nextest run --workspace` and the
 //!    doc tests with the environment that points the tests at it and at the venv's python;
 //!    `TESSERA_REQUIRE_TEST_SERVICES=1` makes tests that need those fail instead of skip.
@@ -39,6 +40,12 @@ pub fn run() -> Result {
     check(
         "clippy",
         util::run(&mut cargo(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])),
+        &mut failed,
+    );
+    // The SDK must also build without the embedded engine (what a remote-only client links).
+    check(
+        "clippy (sdk without the local engine)",
+        util::run(&mut cargo(["clippy", "-p", "tessera", "--no-default-features", "--", "-D", "warnings"])),
         &mut failed,
     );
 
