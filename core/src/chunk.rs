@@ -30,63 +30,11 @@ pub enum Chunk {
 #[macro_export]
 macro_rules! chunk_map {
     ($chunk:expr, $a:ident : $T:ident => $body:expr) => {
-        match $chunk {
-            $crate::Chunk::Bool($a) => {
-                #[allow(unused)]
-                type $T = bool;
-                $body
-            }
-            $crate::Chunk::I8($a) => {
-                #[allow(unused)]
-                type $T = i8;
-                $body
-            }
-            $crate::Chunk::I16($a) => {
-                #[allow(unused)]
-                type $T = i16;
-                $body
-            }
-            $crate::Chunk::I32($a) => {
-                #[allow(unused)]
-                type $T = i32;
-                $body
-            }
-            $crate::Chunk::I64($a) => {
-                #[allow(unused)]
-                type $T = i64;
-                $body
-            }
-            $crate::Chunk::U8($a) => {
-                #[allow(unused)]
-                type $T = u8;
-                $body
-            }
-            $crate::Chunk::U16($a) => {
-                #[allow(unused)]
-                type $T = u16;
-                $body
-            }
-            $crate::Chunk::U32($a) => {
-                #[allow(unused)]
-                type $T = u32;
-                $body
-            }
-            $crate::Chunk::U64($a) => {
-                #[allow(unused)]
-                type $T = u64;
-                $body
-            }
-            $crate::Chunk::F32($a) => {
-                #[allow(unused)]
-                type $T = f32;
-                $body
-            }
-            $crate::Chunk::F64($a) => {
-                #[allow(unused)]
-                type $T = f64;
-                $body
-            }
-        }
+        $crate::chunk_map_numeric!($chunk, $a: $T => $body, bool => {
+            #[allow(unused)]
+            type $T = bool;
+            $body
+        })
     };
 }
 
