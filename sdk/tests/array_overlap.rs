@@ -7,21 +7,8 @@ use tessera::array::{self, Array, Boundary};
 use tessera::{Chunk, Client, DType, Result};
 use tessera_core::Op;
 
-fn client() -> Result<Client> {
-    Ok(Client::local_with(2, None)?.with_progress(false))
-}
-
-/// Deterministic pseudo-random numbers (xorshift64*), uniform in `[0, 1)`.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> f64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
+mod common;
+use common::{Rng, client};
 
 fn random(shape: &[usize], seed: u64) -> ArrayD<f64> {
     let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
