@@ -10,6 +10,11 @@ use std::time::Instant;
 use tessera::array::{Array, Axes, random};
 use tessera::{Client, Result};
 
+/// Task outputs are large buffers allocated and freed at a high rate; mimalloc reuses
+/// their pages instead of returning each one to the kernel and faulting it in again.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const SIZE: u64 = 20_000;
 const CHUNK: u64 = 2_000;
 

@@ -8,6 +8,11 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// Task outputs are large buffers allocated and freed at a high rate; mimalloc reuses
+/// their pages instead of returning each one to the kernel and faulting it in again.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Tessera: lazy chunked arrays and task graphs, computed in parallel.
 #[derive(Parser)]
 #[command(version, about)]

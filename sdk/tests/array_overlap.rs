@@ -3,7 +3,7 @@
 //! here.
 
 use ndarray::{ArrayD, Dimension, IxDyn};
-use tessera::array::{self, Array, Boundary};
+use tessera::array::{self, Array, Axes, Boundary};
 use tessera::{Chunk, Client, DType, Result};
 use tessera_core::Op;
 
@@ -332,6 +332,13 @@ fn threshold_otsu_matches_a_naive_otsu() -> Result<()> {
         assert!((got - want).abs() <= 1e-9 * want.abs(), "bins {bins}: got {got}, want {want}");
         assert!(got > 15.0 && got < 35.0, "{got}");
     }
+    // Bounds computed elsewhere give the same threshold.
+    let bounds = array::compute_all(&client, &[&x.min(Axes::All)?, &x.max(Axes::All)?])?;
+    let (min, max) = (bounds[0].first().unwrap().to_f64(), bounds[1].first().unwrap().to_f64());
+    let t = x.threshold_otsu_in_range(64, min, max)?;
+    assert_eq!(compute(&t, &client)?[IxDyn(&[])], naive_otsu(&data, 64));
+    let e = x.threshold_otsu_in_range(64, max, min).map(|_| ()).unwrap_err().to_string();
+    assert!(e.contains("inverted") && e.contains(x.name()), "{e}");
     // The default client.
     let t = x.threshold_otsu(32)?;
     assert_eq!(t.compute_scalar()?, naive_otsu(&data, 32));

@@ -21,7 +21,7 @@
 //! block, no block may be shorter than the depth. Such arrays are rechunked first
 //! (small blocks merged into their neighbours), as Dask does.
 
-use super::{Array, Axes};
+use super::{Array, Axes, compute_all};
 use crate::Client;
 use std::sync::Arc;
 use tessera_core::op::{ArrayOp, AxisSlice, PadMode};
@@ -336,41 +336,43 @@ impl Array {
     /// Otsu's threshold of the whole array, as a lazy 0-d float64 array.
     ///
     /// The histogram range is the array's minimum and maximum, which are computed now
-    /// on `client` (one pass over the data); the histogram of `bins` bins over that
-    /// range and the threshold (the centre of the bin maximising the between-class
-    /// variance) stay lazy. Integer (and boolean) arrays holding at most `bins`
-    /// distinct values between their minimum and maximum get one bin per value, as
-    /// scikit-image counts integer images, so the threshold is one of those values.
-    /// An array holding one distinct value gives that value; NaN or infinite values
-    /// are an error.
+    /// on `client` (one pass over the data); the rest is
+    /// [`Array::threshold_otsu_in_range`]. To save that pass, compute the minimum and
+    /// maximum together with other results and call `threshold_otsu_in_range`.
     pub fn threshold_otsu_with(&self, client: &Client, bins: usize) -> Result<Array> {
-        const OP: &str = "threshold_otsu";
-        if bins == 0 {
-            return Err(Error::invalid(OP, format!("bins must be at least 1, got 0 (array {})", self.name())));
-        }
-        if self.is_empty() {
-            return Err(Error::invalid(
-                OP,
-                format!("array {} of shape {:?} has no elements", self.name(), self.shape()),
-            ));
-        }
+        self.check_otsu_input(bins)?;
         let (lo, hi) = (self.min(Axes::All)?, self.max(Axes::All)?);
-        let mut graph = lo.graph();
-        graph.merge(&hi.graph());
-        let values = client.compute_keys(&graph, &[lo.key(&[]), hi.key(&[])])?;
+        let values = compute_all(client, &[&lo, &hi])?;
         let mut bounds = values.iter().map(|v| {
-            v.as_chunk()?
-                .first()
+            v.first()
                 .map(Scalar::to_f64)
                 .ok_or_else(|| Error::Engine(format!("the minimum or maximum of {} is empty", self.name())))
         });
         let (Some(min), Some(max)) = (bounds.next().transpose()?, bounds.next().transpose()?) else {
             return Err(Error::Engine(format!("the minimum and maximum of {} were not returned", self.name())));
         };
-        if !(min.is_finite() && max.is_finite()) {
+        self.threshold_otsu_in_range(bins, min, max)
+    }
+
+    /// Otsu's threshold of the whole array, whose minimum and maximum are `min` and
+    /// `max`, as a lazy 0-d float64 array.
+    ///
+    /// The histogram has `bins` bins over `min..=max`; the threshold is the centre of
+    /// the bin maximising the between-class variance. Integer (and boolean) arrays
+    /// holding at most `bins` distinct values between their minimum and maximum get
+    /// one bin per value, as scikit-image counts integer images, so the threshold is
+    /// one of those values. `min == max` gives that value; non-finite bounds are an
+    /// error.
+    pub fn threshold_otsu_in_range(&self, bins: usize, min: f64, max: f64) -> Result<Array> {
+        const OP: &str = "threshold_otsu";
+        self.check_otsu_input(bins)?;
+        if !(min.is_finite() && max.is_finite() && min <= max) {
             return Err(Error::invalid(
                 OP,
-                format!("array {} holds non-finite values (minimum {min}, maximum {max})", self.name()),
+                format!(
+                    "array {} has non-finite or inverted bounds (minimum {min}, maximum {max}); they must be finite with minimum <= maximum",
+                    self.name()
+                ),
             ));
         }
         if min == max {
@@ -393,6 +395,21 @@ impl Array {
             let op = Op::Array(ArrayOp::OtsuThreshold { range });
             Ok(Task::new(op, vec![counts.key(&[0])]))
         })
+    }
+
+    /// Rejects zero bins and empty arrays, naming the array.
+    fn check_otsu_input(&self, bins: usize) -> Result<()> {
+        const OP: &str = "threshold_otsu";
+        if bins == 0 {
+            return Err(Error::invalid(OP, format!("bins must be at least 1, got 0 (array {})", self.name())));
+        }
+        if self.is_empty() {
+            return Err(Error::invalid(
+                OP,
+                format!("array {} of shape {:?} has no elements", self.name(), self.shape()),
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -137,9 +137,13 @@ fn mix64(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// A uniform draw in `[0, 1)` with 53 random bits for `counter` of the stream `key`.
+/// A uniform draw in `[0, 1)` with 52 random bits for `counter` of the stream `key`.
+///
+/// The bits become the mantissa of a float in `[1, 2)`, minus one: no integer to
+/// float conversion, so the loops that call this vectorise.
 pub(crate) fn uniform01(key: u64, counter: u64) -> f64 {
-    (mix64(key.wrapping_add(counter.wrapping_mul(GOLDEN))) >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    const ONE: u64 = 0x3FF0_0000_0000_0000;
+    f64::from_bits(ONE | (mix64(key.wrapping_add(counter.wrapping_mul(GOLDEN))) >> 12)) - 1.0
 }
 
 /// The two standard normal values `(cos branch, sin branch)` of pair `pair`.

@@ -17,7 +17,7 @@
 //! outside the range of an integer array's type makes comparisons constant (as
 //! NumPy 2 does) and other operations an error, instead of silently wrapping.
 
-use ndarray::{ArrayD, ArrayView1, ArrayViewD, IxDyn, Zip};
+use ndarray::{ArrayD, ArrayView1, ArrayView2, ArrayViewD, Ix2, IxDyn, Zip};
 use std::borrow::Cow;
 use std::cmp::Ordering;
 use tessera_core::op::{BinaryOp, UnaryOp};
@@ -167,6 +167,9 @@ fn zip2<A: Copy, B: Copy, R>(a: &ArrayViewD<'_, A>, b: &ArrayViewD<'_, B>, f: im
             return out.reversed_axes();
         }
     }
+    if let Some(out) = zip2_mixed(a, b, &f) {
+        return out;
+    }
     if a.shape().last().is_some_and(|&n| n >= MIN_ROW) {
         let mut values = Vec::with_capacity(a.len());
         for (ra, rb) in a.rows().into_iter().zip(b.rows()) {
@@ -182,6 +185,61 @@ fn zip2<A: Copy, B: Copy, R>(a: &ArrayViewD<'_, A>, b: &ArrayViewD<'_, B>, f: im
         }
     }
     Zip::from(a).and(b).map_collect(|&x, &y| f(x, y))
+}
+
+/// Rows gathered at a time from the column-major operand by [`zip2_mixed`].
+const BAND: usize = 16;
+
+/// `f(a, b)` over 2-D operands of which one is row-contiguous and the other
+/// column-contiguous (say a block of `x + x.T`), in C order. `BAND` rows of the
+/// column-major operand are first gathered into a row-major buffer (each column read
+/// as one short contiguous run), then every output row is a plain loop over two
+/// contiguous rows. `None` for any other pair of layouts.
+fn zip2_mixed<A: Copy, B: Copy, R>(
+    a: &ArrayViewD<'_, A>,
+    b: &ArrayViewD<'_, B>,
+    f: &impl Fn(A, B) -> R,
+) -> Option<ArrayD<R>> {
+    let (a, b) = (a.view().into_dimensionality::<Ix2>().ok()?, b.view().into_dimensionality::<Ix2>().ok()?);
+    let (m, n) = a.dim();
+    let values = if a.strides()[1] == 1 && b.strides()[0] == 1 && m > 1 {
+        rows_with_columns(&a, &b, |x, y| f(x, y))?
+    } else if b.strides()[1] == 1 && a.strides()[0] == 1 && m > 1 {
+        rows_with_columns(&b, &a, |y, x| f(x, y))?
+    } else {
+        return None;
+    };
+    ArrayD::from_shape_vec(IxDyn(&[m, n]), values).ok()
+}
+
+/// The C-order values of `g(rows[i, j], columns[i, j])`, where `rows` has contiguous
+/// rows and `columns` contiguous columns (see [`zip2_mixed`]).
+fn rows_with_columns<X: Copy, Y: Copy, R>(
+    rows: &ArrayView2<'_, X>,
+    columns: &ArrayView2<'_, Y>,
+    g: impl Fn(X, Y) -> R,
+) -> Option<Vec<R>> {
+    let (m, n) = rows.dim();
+    let cols: Vec<&[Y]> = columns.columns().into_iter().map(|c| c.to_slice()).collect::<Option<_>>()?;
+    let first = *cols.first()?.first()?;
+    // Band rows are padded so that they do not sit a multiple of 4 KiB apart, which
+    // would map the `BAND` stores of one column to the same cache set.
+    let stride = n + 8;
+    let mut band = vec![first; BAND.min(m) * stride];
+    let mut out = Vec::with_capacity(m * n);
+    for i0 in (0..m).step_by(BAND) {
+        let h = BAND.min(m - i0);
+        for (j, col) in cols.iter().enumerate() {
+            for (r, &v) in col[i0..i0 + h].iter().enumerate() {
+                band[r * stride + j] = v;
+            }
+        }
+        for (r, gathered) in band.chunks_exact(stride).take(h).enumerate() {
+            let row = rows.row(i0 + r);
+            out.extend(row.to_slice()?.iter().zip(&gathered[..n]).map(|(&x, &y)| g(x, y)));
+        }
+    }
+    Some(out)
 }
 
 /// The NumPy broadcast shape of `shapes`, or the error message naming them.
@@ -605,6 +663,19 @@ mod tests {
         // And with the operands swapped.
         let out = binary(BinaryOp::Sub, &chunk(b), &chunk(a)).unwrap();
         assert_eq!(values::<f64>(&out), expected.iter().map(|v| -v).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn mixed_layouts_gather_bands_of_rows() {
+        // A C-order block plus a transposed one, with a ragged last band.
+        let a = ArrayD::from_shape_fn(IxDyn(&[150, 130]), |i| (i[0] * 1000 + i[1]) as i64);
+        let t = ArrayD::from_shape_fn(IxDyn(&[130, 150]), |i| (i[0] * 7 + i[1] * 3) as i64);
+        let b = t.clone().reversed_axes();
+        let out = binary(BinaryOp::Sub, &chunk(a.clone()), &chunk(b.clone())).unwrap();
+        assert_eq!(out.typed::<i64>().unwrap(), &naive_binary(&a, &b.as_standard_layout().to_owned(), |x, y| x - y));
+        // The transposed operand first.
+        let out = binary(BinaryOp::Mul, &chunk(b.clone()), &chunk(a.clone().reversed_axes().reversed_axes())).unwrap();
+        assert_eq!(out.typed::<i64>().unwrap(), &naive_binary(&b.to_owned(), &a, |x, y| x * y));
     }
 
     #[test]
