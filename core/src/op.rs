@@ -25,6 +25,8 @@ pub enum Op {
     Native(NativeFn),
     /// Several steps fused into one task.
     Fused(Fused),
+    /// A task function of a WebAssembly component (user code, run sandboxed).
+    Wasm(WasmTask),
 }
 
 impl Op {
@@ -37,6 +39,7 @@ impl Op {
             Op::Native(f) => f.blockwise,
             Op::Fused(_) => true,
             Op::Array(a) => a.is_blockwise(),
+            Op::Wasm(w) => w.blockwise,
         }
     }
 
@@ -48,8 +51,25 @@ impl Op {
             Op::Array(a) => a.name().into(),
             Op::Native(f) => f.name.to_string(),
             Op::Fused(f) => f.steps.iter().map(|s| s.op.name()).collect::<Vec<_>>().join("+"),
+            Op::Wasm(w) => w.task.clone(),
         }
     }
+}
+
+/// A call of task `task` of the WebAssembly component whose bytes hash to `module`.
+///
+/// Only the hash travels in the graph; the component's bytes are registered with each
+/// worker once. The arguments are the task's dependencies, in order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WasmTask {
+    /// The sha256 of the component's bytes, in lowercase hex.
+    pub module: String,
+    /// The task function's name within the component.
+    pub task: String,
+    /// Its parameters as a JSON document (`null` when it takes none).
+    pub params: String,
+    /// True when it maps blocks one to one (so it may be fused with its inputs).
+    pub blockwise: bool,
 }
 
 /// A built-in kernel. Arguments come from the task's dependencies, in order.

@@ -23,6 +23,8 @@ pub mod client;
 pub mod delayed;
 #[cfg(feature = "local")]
 mod local;
+#[cfg(feature = "local")]
+pub mod wasm;
 
 pub use client::Client;
 pub use tessera_core::{Chunk, DType, Element, Error, Graph, Key, Result, Scalar, Value};

@@ -5,6 +5,10 @@
 //! `TESSERA_TEST_S3_BUCKET`, the `AWS_*` variables and `TESSERA_TEST_PYTHON`); run
 //! alone without them they skip, unless `TESSERA_REQUIRE_TEST_SERVICES` is set.
 
+#[allow(dead_code)] // this file uses only the service helper
+mod common;
+
+use common::service;
 use ndarray::{ArrayD, IxDyn};
 use std::process::Command;
 use tessera::array::{self, Codec, ZarrOptions};
@@ -16,19 +20,6 @@ fn client() -> Client {
 
 fn sample() -> ArrayD<i32> {
     ArrayD::from_shape_fn(IxDyn(&[13, 9, 5]), |ix| (ix[0] * 100 + ix[1] * 10 + ix[2]) as i32 - 300)
-}
-
-fn service(var: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(v) if !v.is_empty() => Some(v),
-        _ if std::env::var_os("TESSERA_REQUIRE_TEST_SERVICES").is_some() => {
-            panic!("{var} is not set but TESSERA_REQUIRE_TEST_SERVICES is: run through `cargo xtask test`")
-        }
-        _ => {
-            eprintln!("skipping: {var} is not set (run through `cargo xtask test`)");
-            None
-        }
-    }
 }
 
 fn round_trip(url: &str, options: &ZarrOptions) {

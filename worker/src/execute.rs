@@ -1,22 +1,30 @@
 //! Running one task: an [`Op`] applied to its argument values.
 
-use crate::{kernels, storage};
+use crate::{kernels, storage, wasm};
 use std::sync::Arc;
 use tessera_core::op::{ArrayOp, Fused, FusedArg};
-use tessera_core::{Chunk, DType, Error, Op, Result, Scalar, Value};
+use tessera_core::{Chunk, DType, Error, Key, Op, Result, Scalar, Value};
 
-/// Runs `op` over `args` (the values of the task's dependencies, in order).
+/// Runs `op` as task `key` over `args` (the values of the task's dependencies, in
+/// order), appending what the task printed (WASM tasks' stdout and stderr) to `log`.
 ///
 /// Values are shared, never copied: a literal or an alias returns an `Arc`, and fused
 /// steps pass references to each other, dropping each intermediate after its last use.
-pub fn execute(op: &Op, args: &[Arc<Value>]) -> Result<Arc<Value>> {
+/// WASM tasks run in the process's [`wasm::global`] runtime, where their module must
+/// be registered.
+pub fn execute(key: &Key, op: &Op, args: &[Arc<Value>], log: &mut String) -> Result<Arc<Value>> {
     let borrowed = || args.iter().map(|a| a.as_ref()).collect::<Vec<&Value>>();
     match op {
         Op::Literal(v) => Ok(v.clone()),
         Op::Alias => args.first().cloned().ok_or_else(|| Error::invalid("alias", "expected one argument")),
         Op::Array(a) => execute_array(a, &borrowed()).map(Arc::new),
         Op::Native(f) => (f.body)(&borrowed()).map(Arc::new),
-        Op::Fused(f) => execute_fused(f, args),
+        Op::Fused(f) => execute_fused(key, f, args, log),
+        Op::Wasm(w) => {
+            let run = wasm::global()?.run(w, key, &borrowed());
+            run.output.append_to(log);
+            run.result.map(Arc::new)
+        }
     }
 }
 
@@ -36,7 +44,7 @@ fn execute_array(op: &ArrayOp, args: &[&Value]) -> Result<Value> {
     }
 }
 
-fn execute_fused(fused: &Fused, args: &[Arc<Value>]) -> Result<Arc<Value>> {
+fn execute_fused(key: &Key, fused: &Fused, args: &[Arc<Value>], log: &mut String) -> Result<Arc<Value>> {
     let n = fused.steps.len();
     let mut last_use = vec![0usize; n];
     for (i, step) in fused.steps.iter().enumerate() {
@@ -62,7 +70,7 @@ fn execute_fused(fused: &Fused, args: &[Arc<Value>]) -> Result<Arc<Value>> {
                     .ok_or_else(|| Error::invalid("fused", format!("step {i} reads step {s} before it ran")))?,
             });
         }
-        let value = execute(&step.op, &step_args)?;
+        let value = execute(key, &step.op, &step_args, log)?;
         drop(step_args);
         results[i] = Some(value);
         for (s, slot) in results.iter_mut().enumerate().take(i) {

@@ -2,12 +2,13 @@
 //!
 //! A worker executes [`Op`](tessera_core::Op)s: built-in array kernels natively
 //! ([`kernels`]), Zarr reads and writes through `object_store` ([`storage`]), fused
-//! chains step by step and Rust closures in the local engine ([`execute`]), on a pool
-//! of task threads ([`pool`]).
+//! chains step by step and Rust closures in the local engine ([`execute`]), user code
+//! as sandboxed WebAssembly components ([`wasm`]), on a pool of task threads ([`pool`]).
 
 pub mod execute;
 pub mod kernels;
 pub mod pool;
 pub mod storage;
+pub mod wasm;
 
 pub use execute::execute;

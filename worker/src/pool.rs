@@ -30,6 +30,8 @@ pub struct Outcome {
     pub result: Result<Arc<Value>>,
     /// How long it ran.
     pub duration: Duration,
+    /// What the task printed (WASM tasks' captured stdout and stderr), often empty.
+    pub log: String,
 }
 
 /// A fixed set of threads running jobs in the order they are submitted.
@@ -77,7 +79,9 @@ impl Drop for TaskPool {
 
 fn run_job(job: Job) -> Outcome {
     let start = Instant::now();
-    let result = catch_unwind(AssertUnwindSafe(|| execute(&job.task.op, &job.inputs))).unwrap_or_else(|panic| {
+    let mut log = String::new();
+    let result = catch_unwind(AssertUnwindSafe(|| execute(&job.key, &job.task.op, &job.inputs, &mut log)));
+    let result = result.unwrap_or_else(|panic| {
         let message = panic
             .downcast_ref::<String>()
             .map(String::as_str)
@@ -85,7 +89,7 @@ fn run_job(job: Job) -> Outcome {
             .unwrap_or("unknown panic");
         Err(Error::invalid(job.task.op.name(), format!("the task panicked: {message}")))
     });
-    Outcome { key: job.key, result, duration: start.elapsed() }
+    Outcome { key: job.key, result, duration: start.elapsed(), log }
 }
 
 #[cfg(test)]

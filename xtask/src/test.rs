@@ -5,7 +5,8 @@
 //!    and a venv at `target/pyenv` with numpy and zarr;
 //! 3. `cargo clippy --workspace --all-targets -- -D warnings`, and the SDK without its
 //!    default `local` feature;
-//! 4. starts `s3s-fs` (see [`crate::s3`]) and runs `cargo nextest run --workspace` and the
+//! 4. builds the guest task components (`cargo xtask build-tasks`) for the WASM tests;
+//! 5. starts `s3s-fs` (see [`crate::s3`]) and runs `cargo nextest run --workspace` and the
 //!    doc tests with the environment that points the tests at it and at the venv's python;
 //!    `TESSERA_REQUIRE_TEST_SERVICES=1` makes tests that need those fail instead of skip.
 //!
@@ -49,11 +50,14 @@ pub fn run() -> Result {
         &mut failed,
     );
 
+    let components = crate::tasks::run()?;
+
     let log_dir = target_dir().join("xtask");
     fs::create_dir_all(&log_dir).map_err(|err| format!("cannot create {}: {err}", log_dir.display()))?;
     let server = S3Server::start(&s3s_fs, &log_dir.join("s3s-fs.log"))?;
     let mut test_env = server.env();
     test_env.push(("TESSERA_TEST_PYTHON", python.display().to_string()));
+    test_env.push((crate::tasks::COMPONENTS_ENV, components.display().to_string()));
     test_env.push(("TESSERA_REQUIRE_TEST_SERVICES", "1".to_owned()));
     eprintln!("test environment:");
     for (key, value) in &test_env {

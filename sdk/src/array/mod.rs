@@ -21,6 +21,8 @@ pub mod random;
 mod rechunk;
 mod reduce;
 mod structure;
+#[cfg(feature = "local")]
+mod wasm;
 // Zarr metadata is read and written through the worker's storage module, which the SDK
 // links with the `local` feature.
 #[cfg(feature = "local")]

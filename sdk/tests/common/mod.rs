@@ -19,3 +19,20 @@ impl Rng {
         (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
     }
 }
+
+/// The value of `var`, which `cargo xtask test` sets to point tests at a service it
+/// started or an artefact it built; `None` (the test skips, saying why) when it is
+/// unset, unless `TESSERA_REQUIRE_TEST_SERVICES` is set.
+#[allow(dead_code)] // not every test binary uses a service
+pub fn service(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(v) if !v.is_empty() => Some(v),
+        _ if std::env::var_os("TESSERA_REQUIRE_TEST_SERVICES").is_some() => {
+            panic!("{var} is not set but TESSERA_REQUIRE_TEST_SERVICES is: run through `cargo xtask test`")
+        }
+        _ => {
+            eprintln!("skipping: {var} is not set (run through `cargo xtask test`)");
+            None
+        }
+    }
+}

@@ -1,0 +1,44 @@
+//! User tasks as sandboxed WebAssembly components (the `tessera:task` world of
+//! `core/wit/tessera.wit`).
+//!
+//! What the sandbox guarantees: a task sees only its arguments, its parameters and its
+//! [context](crate::wasm::convert) — no preopened directories, no sockets, no name
+//! lookup, no environment variables or arguments. Its memory is capped (2 GiB by
+//! default) and its run time is limited by epoch interruption (10 minutes by default);
+//! hitting either fails that task with a "memory limit" or "time limit" error and the
+//! worker goes on with the next one. Its stdout and stderr are captured up to a size
+//! cap. Its random numbers are seeded from the task key, so a rerun sees the same ones.
+//!
+//! What it costs: a component is compiled once per worker (and cached on disk, keyed by
+//! the sha256 of its bytes and the engine's configuration); each task then gets a fresh
+//! `Store` and instance from a cached `InstancePre` (tens of microseconds) and its
+//! arrays are copied in and out once.
+//!
+//! - [`config`]: [`WasmConfig`], the limits and the cache directory;
+//! - [`engine`]: the shared wasmtime engine with its epoch ticker;
+//! - [`cache`]: the on-disk cache of compiled components;
+//! - [`module`]: [`WasmModule`], a loaded and checked component;
+//! - [`sandbox`]: the per-task store (WASI context, limits, captured output);
+//! - [`convert`]: Tessera values to and from the WIT values;
+//! - [`registry`]: [`WasmRuntime`], modules registered by hash, which runs tasks.
+
+pub mod cache;
+pub mod config;
+pub mod convert;
+pub mod engine;
+pub mod module;
+pub mod registry;
+pub mod sandbox;
+
+/// The host side of the `tessera:task` world, generated from the WIT contract.
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../core/wit",
+        world: "tessera:task/task",
+    });
+}
+
+pub use config::WasmConfig;
+pub use module::{TaskInfo, WasmModule};
+pub use registry::{TaskRun, WasmRuntime, global, install_global};
+pub use sandbox::CapturedOutput;
