@@ -203,7 +203,7 @@ fn zip2_mixed<A: Copy, B: Copy, R>(
     let (a, b) = (a.view().into_dimensionality::<Ix2>().ok()?, b.view().into_dimensionality::<Ix2>().ok()?);
     let (m, n) = a.dim();
     let values = if a.strides()[1] == 1 && b.strides()[0] == 1 && m > 1 {
-        rows_with_columns(&a, &b, |x, y| f(x, y))?
+        rows_with_columns(&a, &b, f)?
     } else if b.strides()[1] == 1 && a.strides()[0] == 1 && m > 1 {
         rows_with_columns(&b, &a, |y, x| f(x, y))?
     } else {
