@@ -10,6 +10,7 @@
 //!    matching the worker's wasmtime, skipping modules older than their component.
 //!
 //! It is idempotent: with nothing changed it costs one no-op cargo build.
+//! `TESSERA_GUEST_TOOLCHAIN=debian` forces the Debian route.
 
 use std::env;
 use std::fs;
@@ -29,6 +30,9 @@ const TARGET: &str = "wasm32-wasip1";
 const DEBIAN_PACKAGES: &[&str] = &["rustc-web", "cargo-web", "rust-web-src", "wasi-libc", "lld-16"];
 /// Where Debian's `wasi-libc` puts the WASI sysroot libraries.
 const DEBIAN_WASI_LIBS: &str = "/usr/lib/wasm32-wasi";
+/// Set to `debian` to skip rustup and build with Debian's toolchain (the route a
+/// machine without rustup's download server takes).
+const FORCE_DEBIAN_ENV: &str = "TESSERA_GUEST_TOOLCHAIN";
 /// The environment variable that points tests at the built components.
 pub const COMPONENTS_ENV: &str = "TESSERA_TEST_COMPONENTS";
 
@@ -88,6 +92,10 @@ fn modified(path: &Path) -> Option<SystemTime> {
 /// A `cargo` able to build for `wasm32-wasip1`: rustup's target if it can be had,
 /// otherwise Debian's toolchain with the standard library built from source.
 fn cargo_for_wasm() -> Result<Command> {
+    if env::var_os(FORCE_DEBIAN_ENV).is_some_and(|v| v == "debian") {
+        eprintln!("{FORCE_DEBIAN_ENV}=debian: using Debian's toolchain");
+        return debian_cargo();
+    }
     if find_tool("rustup").is_some() {
         if rustup_has_target() {
             return Ok(Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into())));
