@@ -1,16 +1,7 @@
 //! User tasks as WebAssembly components: load a component once, then use its task
 //! functions on arrays like built-in operations.
 //!
-//! ```no_run
-//! use tessera::array;
-//! use tessera::wasm::Module;
-//!
-//! # fn main() -> tessera::Result<()> {
-//! let module = Module::from_file("target/wasm-tasks/components/otsu.wasm")?;
-//! let x = array::random::random_sample(&[100, 100], &[50, 50], 1)?;
-//! let mask = x.map_blocks_wasm(&module.task("otsu")?, serde_json::json!({ "threshold": 0.5 }), tessera::DType::Bool)?;
-//! # Ok(()) }
-//! ```
+//! `examples/wasm_mask.rs` maps a task of the `otsu` example component over blocks.
 //!
 //! A component is identified by the sha256 of its bytes; graphs carry only that hash
 //! and the task name ([`Op::Wasm`]). Loading a module checks it and compiles it in the

@@ -6,9 +6,14 @@
 //! 3. `cargo clippy --workspace --all-targets -- -D warnings`, and the SDK without its
 //!    default `local` feature;
 //! 4. builds the guest task components (`cargo xtask build-tasks`) for the WASM tests;
-//! 5. starts `s3s-fs` (see [`crate::s3`]) and runs `cargo nextest run --workspace` and the
-//!    doc tests with the environment that points the tests at it and at the venv's python;
+//! 5. starts `s3s-fs` (see [`crate::s3`]) and runs `cargo nextest run --workspace` with the
+//!    environment that points the tests at it and at the venv's python;
 //!    `TESSERA_REQUIRE_TEST_SERVICES=1` makes tests that need those fail instead of skip.
+//!
+//! There is no doc-test step: rustdoc resolves the workspace's features differently from
+//! the test build, which rebuilt wasmtime and zarrs a second time (a quarter of an hour
+//! on two cores). Examples live in `examples/` folders, which the test build compiles,
+//! and the README's example is checked and run by `sdk/tests/readme.rs`.
 //!
 //! A failing check does not stop the later ones; the command fails at the end, naming
 //! every failed step. A failed install stops it at once.
@@ -65,7 +70,6 @@ pub fn run() -> Result {
     }
     let nextest = ["nextest", "run", "--workspace", "--no-fail-fast", "--profile", NEXTEST_PROFILE];
     check("nextest", util::run(&mut with_test_env(cargo(nextest), &test_env)), &mut failed);
-    check("doc tests", util::run(&mut with_test_env(cargo(["test", "--workspace", "--doc"]), &test_env)), &mut failed);
     drop(server);
 
     if failed.is_empty() {
