@@ -3,7 +3,9 @@
 //!
 //! Array workloads use x = uniform random 20000 × 20000 float64 in 2000 × 2000 chunks,
 //! generated inside the graph (as `da.random.random` does), on a local client with one
-//! task thread per core.
+//! task thread per core. The WASM workloads are in [`wasm`].
+
+mod wasm;
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -35,24 +37,21 @@ fn workload(name: &str, size: u64, chunk: u64) -> Result<Option<Array>> {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (name, size, chunk) = match args.as_slice() {
-        [name] => (name.as_str(), SIZE, CHUNK),
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let seconds = match args.as_slice() {
+        ["gaussian", volume] => wasm::gaussian(volume, None).map(Some),
+        ["gaussian-wasm", volume, components] => wasm::gaussian(volume, Some(components)).map(Some),
+        ["wasm-task-overhead", components] => wasm::task_overhead(components).map(Some),
+        [name] => array_workload(name, SIZE, CHUNK),
         [name, size, chunk] => match (size.parse(), chunk.parse()) {
-            (Ok(s), Ok(c)) => (name.as_str(), s, c),
+            (Ok(size), Ok(chunk)) => array_workload(name, size, chunk),
             _ => return usage(),
         },
         _ => return usage(),
     };
-    let client = Client::local().with_progress(false);
-    let start = Instant::now();
-    let result = workload(name, size, chunk).and_then(|w| match w {
-        Some(array) => array.compute_with(&client).map(Some),
-        None => Ok(None),
-    });
-    match result {
-        Ok(Some(value)) => {
-            println!("seconds={:.6}", start.elapsed().as_secs_f64());
-            println!("result={:?}", value.first());
+    match seconds {
+        Ok(Some(seconds)) => {
+            println!("seconds={seconds:.9}");
             ExitCode::SUCCESS
         }
         Ok(None) => usage(),
@@ -63,7 +62,21 @@ fn main() -> ExitCode {
     }
 }
 
+/// Runs an array workload and returns its seconds, or `None` for an unknown name.
+fn array_workload(name: &str, size: u64, chunk: u64) -> Result<Option<f64>> {
+    let client = Client::local().with_progress(false);
+    let start = Instant::now();
+    let Some(array) = workload(name, size, chunk)? else { return Ok(None) };
+    let value = array.compute_with(&client)?;
+    let seconds = start.elapsed().as_secs_f64();
+    println!("result={:?}", value.first());
+    Ok(Some(seconds))
+}
+
 fn usage() -> ExitCode {
-    eprintln!("usage: tessera-bench (sum-transpose | mean-std | mean-axis0) [SIZE CHUNK]");
+    eprintln!(
+        "usage: tessera-bench (sum-transpose | mean-std | mean-axis0) [SIZE CHUNK]\n       \
+         tessera-bench gaussian VOLUME | gaussian-wasm VOLUME COMPONENTS | wasm-task-overhead COMPONENTS"
+    );
     ExitCode::from(2)
 }

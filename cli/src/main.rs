@@ -2,6 +2,7 @@
 
 mod demo;
 mod picture;
+mod task;
 mod volume;
 
 use clap::{Parser, Subcommand};
@@ -38,6 +39,45 @@ enum Command {
         /// Task threads (default: one per core).
         #[arg(long)]
         threads: Option<usize>,
+        /// Runs the smoothing and the mask as the WASM tasks of the example components
+        /// (`cargo xtask build-tasks`) instead of the native kernels.
+        #[arg(long)]
+        wasm: bool,
+        /// Where `--wasm` finds gaussian.wasm and otsu.wasm.
+        #[arg(long, default_value = "target/wasm-tasks/components")]
+        components: PathBuf,
+    },
+    /// Inspects and runs the tasks of a WASM task component.
+    Task {
+        #[command(subcommand)]
+        command: TaskCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TaskCommand {
+    /// Prints the tasks a component exports, with their signatures and docs.
+    List {
+        /// The component (.wasm).
+        module: PathBuf,
+    },
+    /// Runs one task over whole input arrays and writes or prints its result.
+    Run {
+        /// The component (.wasm).
+        module: PathBuf,
+        /// The task's name.
+        name: String,
+        /// A Zarr array (path or URL of the array) passed whole; repeat for more inputs,
+        /// in order.
+        #[arg(long = "input")]
+        inputs: Vec<String>,
+        /// The task's parameters as JSON.
+        #[arg(long, default_value = "null")]
+        params: String,
+        /// Writes an array result as a Zarr array here (path or URL); without it the
+        /// result is printed.
+        #[arg(long)]
+        out: Option<String>,
     },
 }
 
@@ -55,7 +95,19 @@ fn parse_triple(text: &str) -> Result<[u64; 3], String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Demo { shape, chunks, out, threads } => demo::run(&demo::DemoConfig { shape, chunks, out, threads }),
+        Command::Demo { shape, chunks, out, threads, wasm, components } => {
+            demo::run(&demo::DemoConfig { shape, chunks, out, threads, wasm: wasm.then_some(components) })
+        }
+        Command::Task { command: TaskCommand::List { module } } => task::list(&module),
+        Command::Task { command: TaskCommand::Run { module, name, inputs, params, out } } => {
+            task::run(&task::RunConfig {
+                module: &module,
+                task: &name,
+                inputs: &inputs,
+                params: &params,
+                out: out.as_deref(),
+            })
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

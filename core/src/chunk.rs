@@ -99,6 +99,13 @@ macro_rules! chunk_map_numeric {
     };
 }
 
+/// The values in nested brackets, as NumPy prints an array.
+impl std::fmt::Display for Chunk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        chunk_map!(self, a: T => std::fmt::Display::fmt(a, f))
+    }
+}
+
 impl Chunk {
     /// The element type.
     pub fn dtype(&self) -> DType {

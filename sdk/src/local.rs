@@ -141,6 +141,11 @@ impl Scheduler {
                             self.store.insert(outcome.key.clone(), value);
                             Event::TaskFinished { worker: LOCAL_WORKER, key: outcome.key, nbytes }
                         }
+                        // The error reaches the caller as `TaskFailed` for this key, so a
+                        // message that already says so is not wrapped twice.
+                        Err(Error::TaskFailed { key, message }) if key == outcome.key.to_string() => {
+                            Event::TaskErred { worker: LOCAL_WORKER, key: outcome.key, message }
+                        }
                         Err(e) => Event::TaskErred { worker: LOCAL_WORKER, key: outcome.key, message: e.to_string() },
                     };
                     state.handle_into(event, &mut self.commands);

@@ -8,6 +8,7 @@
 //! embedded engine (`Client::local()`), where its tasks then run sandboxed: no files,
 //! network or environment, with memory and time limits.
 
+use crate::delayed::Delayed;
 use std::path::Path;
 use tessera_core::op::WasmTask;
 use tessera_core::{Error, Op, Result};
@@ -70,6 +71,12 @@ impl TaskFn {
     /// The task's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Records a call of the task on the values of `args` with `params` (Dask's
+    /// `delayed(f)(*args)`); nothing runs until the result is computed.
+    pub fn call(&self, params: &serde_json::Value, args: &[&Delayed]) -> Delayed {
+        crate::delayed::apply(&self.name, self.op(params, false), args)
     }
 
     /// The graph op calling this task with `params`; `blockwise` when it maps one block

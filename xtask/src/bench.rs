@@ -12,6 +12,7 @@
 
 mod array;
 mod image;
+mod wasm;
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -33,6 +34,11 @@ const SUITES: &[Suite] = &[
         name: "image",
         about: "the `tessera demo` microscopy pipeline on 64×2048×2048 u16 (vs dask)",
         run: image::run,
+    },
+    Suite {
+        name: "wasm",
+        about: "gaussian smoothing as a WASM task (vs native and dask+scipy); tiny-task overhead",
+        run: wasm::run,
     },
 ];
 
@@ -154,11 +160,18 @@ fn last_value(text: &str, key: &str) -> Option<f64> {
 /// Prints the `BENCH` line for one workload.
 pub fn report(workload: &str, tessera: &Measurement, peer: &str, peer_result: &Measurement) {
     println!(
-        "BENCH {workload} tessera_s={:.3} peer={peer} peer_s={:.3} speedup={:.2} tessera_rss_mib={:.0} peer_rss_mib={:.0}",
-        tessera.seconds,
-        peer_result.seconds,
+        "BENCH {workload} tessera_s={} peer={peer} peer_s={} speedup={:.2} tessera_rss_mib={:.0} peer_rss_mib={:.0}",
+        seconds(tessera.seconds),
+        seconds(peer_result.seconds),
         peer_result.seconds / tessera.seconds,
         tessera.rss_mib,
         peer_result.rss_mib,
     );
+}
+
+/// `x` seconds with at least three decimals and four significant digits (a per-task
+/// time of microseconds stays readable).
+fn seconds(x: f64) -> String {
+    let decimals = if x > 0.0 { (3 - x.log10().floor() as i32).clamp(3, 12) as usize } else { 3 };
+    format!("{x:.decimals$}")
 }

@@ -67,10 +67,7 @@ pub fn from_ndarray<T: Element>(data: ArrayD<T>, chunks: &[u64]) -> Result<Array
     let chunks = normalize("from_ndarray", &shape, chunks)?;
     let numblocks: Vec<usize> = chunks.iter().map(Vec::len).collect();
     if numblocks.iter().product::<usize>() == 1 {
-        let value = Arc::new(Value::Chunk(Chunk::from_array(data)));
-        return Array::blockwise_new("array", &[], shape, chunks, T::DTYPE, |_| {
-            Ok(Task::new(Op::Literal(value.clone()), vec![]))
-        });
+        return Ok(from_chunk(Chunk::from_array(data)));
     }
     let offsets: Vec<Vec<usize>> =
         chunks.iter().map(|c| super::chunks::offsets(c).into_iter().map(|o| o as usize).collect()).collect();
@@ -84,6 +81,18 @@ pub fn from_ndarray<T: Element>(data: ArrayD<T>, chunks: &[u64]) -> Result<Array
             .to_owned();
         Ok(Task::new(Op::Literal(Arc::new(Value::Chunk(Chunk::from_array(block)))), vec![]))
     })
+}
+
+/// A one-block array holding `chunk` (embedded in the graph); `rechunk` it to cut it
+/// into blocks.
+pub fn from_chunk(chunk: Chunk) -> Array {
+    let shape: Vec<u64> = chunk.shape().iter().map(|&n| n as u64).collect();
+    let chunks = shape.iter().map(|&n| vec![n]).collect();
+    let dtype = chunk.dtype();
+    let value = Arc::new(Value::Chunk(chunk));
+    let name = super::layer_name("array");
+    let key = tessera_core::Key::new(name.clone(), vec![0; shape.len()]);
+    Array::from_tasks(name, &[], vec![(key, Task::new(Op::Literal(value), vec![]))], shape, chunks, dtype)
 }
 
 /// Where a block sits in its array: passed to the function of [`from_blocks`].

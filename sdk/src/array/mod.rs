@@ -13,8 +13,10 @@
 //! just those blocks; [`Array::to_zarr`] writes every block to a Zarr array in object
 //! storage. Chunks are given per axis as block lengths (`chunks()[axis]`), as in Dask.
 
+mod blockwise;
 mod chunks;
 mod create;
+mod delayed;
 mod elementwise;
 mod overlap;
 pub mod random;
@@ -28,13 +30,17 @@ mod wasm;
 #[cfg(feature = "local")]
 mod zarr;
 
+pub use blockwise::blockwise;
 pub use chunks::ChunkSize;
-pub use create::{BlockInfo, arange, from_blocks, from_ndarray, full, linspace, ones, zeros};
+pub use create::{BlockInfo, arange, from_blocks, from_chunk, from_ndarray, full, linspace, ones, zeros};
+pub use delayed::from_delayed;
 pub use elementwise::{Operand, where_};
 pub use overlap::Boundary;
 pub use reduce::Axes;
 pub use structure::{SliceArg, concatenate, stack};
 pub use tessera_core::op::{BinaryOp, ReduceKind, UnaryOp};
+#[cfg(feature = "local")]
+pub use wasm::blockwise_wasm;
 #[cfg(feature = "local")]
 pub use zarr::{Codec, ZarrOptions, from_zarr, from_zarr_with_chunks};
 

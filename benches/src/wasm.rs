@@ -1,0 +1,66 @@
+//! The WASM workloads of `cargo xtask bench wasm`.
+//!
+//! - `gaussian VOLUME` and `gaussian-wasm VOLUME COMPONENTS`: the demo's smoothing
+//!   (sigma 0, 2, 2 on the uint16 Zarr volume, reflected borders) by the native kernel or
+//!   by the `gaussian` example component, reduced to its maximum so every smoothed block
+//!   is computed and then dropped.
+//! - `wasm-task-overhead COMPONENTS`: the `echo` task of the `probes` component called
+//!   [`OVERHEAD_CALLS`] times on a one-element block through the worker's WASM runtime
+//!   (fresh instance, call, return), timed one call at a time; prints the median.
+
+use std::time::Instant;
+use tessera::array::{self, Axes, Boundary};
+use tessera::wasm::Module;
+use tessera::{Chunk, Client, DType, Key, Result, Value};
+use tessera_worker::wasm::{WasmConfig, WasmRuntime};
+
+/// Sigma per axis (z, y, x), as the demo.
+const SIGMA: [f64; 3] = [0.0, 2.0, 2.0];
+/// Kernel cut-off in sigmas (scipy's default).
+const TRUNCATE: f64 = 4.0;
+/// Calls timed by `wasm-task-overhead`.
+const OVERHEAD_CALLS: usize = 20_000;
+
+/// Smooths the volume at `volume` natively, or with the `gaussian` component of
+/// `components` when given; returns the seconds taken.
+pub fn gaussian(volume: &str, components: Option<&str>) -> Result<f64> {
+    let client = Client::local().with_progress(false);
+    let start = Instant::now();
+    let x = array::from_zarr(volume, "/")?;
+    let smoothed = match components {
+        None => x.gaussian_filter(&SIGMA)?,
+        Some(dir) => {
+            let task = Module::from_file(std::path::Path::new(dir).join("gaussian.wasm"))?.task("gaussian")?;
+            let depth: Vec<u64> = SIGMA.iter().map(|s| (TRUNCATE * s + 0.5) as u64).collect();
+            let params = serde_json::json!({ "sigma": SIGMA, "truncate": TRUNCATE });
+            x.map_overlap_wasm(&task, params, &depth, Boundary::Reflect, DType::F32)?
+        }
+    };
+    let max = smoothed.max(Axes::All)?.compute_with(&client)?;
+    let seconds = start.elapsed().as_secs_f64();
+    println!("max={:?}", max.first());
+    Ok(seconds)
+}
+
+/// The median seconds of one call of a tiny WASM task; also prints the mean and the
+/// 99th percentile.
+pub fn task_overhead(components: &str) -> Result<f64> {
+    let path = std::path::Path::new(components).join("probes.wasm");
+    let bytes = std::fs::read(&path).map_err(|e| tessera::Error::storage(path.display().to_string(), e))?;
+    let runtime = WasmRuntime::new(WasmConfig::default())?;
+    let module = runtime.register(&bytes)?.sha256().to_owned();
+    let op = tessera_core::op::WasmTask { module, task: "echo".into(), params: "null".into(), blockwise: true };
+    let block = Value::Chunk(Chunk::scalar(tessera::Scalar::F64(1.0)));
+    let key = Key::new("echo", [0]);
+    let mut times = Vec::with_capacity(OVERHEAD_CALLS);
+    for _ in 0..OVERHEAD_CALLS {
+        let start = Instant::now();
+        let run = runtime.run(&op, &key, &[&block]);
+        times.push(start.elapsed().as_secs_f64());
+        run.result?;
+    }
+    times.sort_by(f64::total_cmp);
+    let mean = times.iter().sum::<f64>() / times.len() as f64;
+    println!("mean_us={:.2} p99_us={:.2}", mean * 1e6, times[times.len() * 99 / 100] * 1e6);
+    Ok(times[times.len() / 2])
+}
