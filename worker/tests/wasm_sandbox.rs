@@ -16,24 +16,8 @@ use tessera_worker::kernels::image::gaussian_filter;
 use tessera_worker::pool::{Job, TaskPool};
 use tessera_worker::wasm::{self, WasmConfig, WasmRuntime};
 
-/// The bytes of guest component `name`, or `None` (skip) when the components were not
-/// built.
-fn component(name: &str) -> Option<Vec<u8>> {
-    let dir = match std::env::var("TESSERA_TEST_COMPONENTS") {
-        Ok(dir) if !dir.is_empty() => dir,
-        _ if std::env::var_os("TESSERA_REQUIRE_TEST_SERVICES").is_some() => {
-            panic!(
-                "TESSERA_TEST_COMPONENTS is not set but TESSERA_REQUIRE_TEST_SERVICES is: run through `cargo xtask test`"
-            )
-        }
-        _ => {
-            eprintln!("skipping: TESSERA_TEST_COMPONENTS is not set (run `cargo xtask build-tasks` and export it)");
-            return None;
-        }
-    };
-    let path = std::path::Path::new(&dir).join(format!("{name}.wasm"));
-    Some(std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display())))
-}
+mod components;
+use components::component;
 
 /// Test limits: small enough that hitting them is quick.
 fn config() -> WasmConfig {

@@ -2,8 +2,9 @@
 //!
 //! - `cargo xtask test` installs what the tests need, lints, and runs every test against a
 //!   real S3-protocol server and a Python with zarr (what CI runs through `.ci/run`).
-//! - `cargo xtask build-tasks` builds the guest task crates of `examples/tasks/` into
-//!   WebAssembly components (`target/wasm-tasks/components/`).
+//! - `cargo xtask build-tasks` builds the guest tasks of `examples/tasks/` (Rust) and
+//!   `examples/tasks-py/` (Python) into WebAssembly components
+//!   (`target/wasm-tasks/components/`).
 //! - `cargo xtask demo [ARGS…]` runs `tessera demo ARGS…` from a release build.
 //! - `cargo xtask bench NAME…` runs Tessera and Dask side by side and prints one
 //!   `BENCH …` line per workload.
@@ -14,6 +15,7 @@
 mod bench;
 mod demo;
 mod python;
+mod python_tasks;
 mod s3;
 mod tasks;
 mod test;
@@ -27,7 +29,8 @@ fn usage() -> String {
         "usage: cargo xtask <command>\n\n\
          commands:\n  \
          test           install test tools, check formatting and clippy, run all tests\n  \
-         build-tasks    build examples/tasks/* into WASM components (target/wasm-tasks/components)\n  \
+         build-tasks    build examples/tasks/* (Rust) and examples/tasks-py/* (Python) into\n  \
+         \x20              WASM components (target/wasm-tasks/components)\n  \
          demo [ARGS…]   cargo run --release -p tessera-cli -- demo ARGS…\n  \
          bench NAME…    Tessera vs Dask side by side; NAME is one of:\n{}",
         bench::suite_list()

@@ -1,5 +1,6 @@
-//! `cargo xtask build-tasks`: builds every guest crate under `examples/tasks/` into a
-//! WebAssembly component, `target/wasm-tasks/components/<crate>.wasm`.
+//! `cargo xtask build-tasks`: builds every guest crate under `examples/tasks/` and every
+//! Python guest under `examples/tasks-py/` into a WebAssembly component,
+//! `target/wasm-tasks/components/<name>.wasm`.
 //!
 //! 1. Picks a toolchain for `wasm32-wasip1`: rustup's target when `rustup` exists and
 //!    the target is (or can be) installed; otherwise Debian's `rustc-web` with the
@@ -8,21 +9,25 @@
 //! 2. `cargo build --release` of the `examples/tasks` workspace into `target/wasm-tasks`.
 //! 3. Turns each core module into a component with the WASI preview 1 reactor adapter
 //!    matching the worker's wasmtime, skipping modules older than their component.
+//! 4. Builds each Python guest with componentize-py (pinned, from PyPI, in a venv under
+//!    `target/wasm-tasks`), skipping those older than their component; see
+//!    [`crate::python_tasks`].
 //!
-//! It is idempotent: with nothing changed it costs one no-op cargo build.
+//! It is idempotent: with nothing changed it costs one no-op cargo build and one probe of
+//! the componentize-py venv.
 //! `TESSERA_GUEST_TOOLCHAIN=debian` forces the Debian route.
 
 use std::env;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::SystemTime;
 
 use wasi_preview1_component_adapter_provider::{
     WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME, WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
 };
 
-use crate::util::{self, Result, find_tool, repo_root, succeeds, target_dir};
+use crate::python_tasks;
+use crate::util::{self, Result, find_tool, list_dir, modified, repo_root, succeeds, target_dir};
 
 /// The guest target.
 const TARGET: &str = "wasm32-wasip1";
@@ -36,7 +41,7 @@ const FORCE_DEBIAN_ENV: &str = "TESSERA_GUEST_TOOLCHAIN";
 /// The environment variable that points tests at the built components.
 pub const COMPONENTS_ENV: &str = "TESSERA_TEST_COMPONENTS";
 
-/// Builds every guest crate; returns the directory holding the components.
+/// Builds every guest (Rust, then Python); returns the directory holding the components.
 pub fn run() -> Result<PathBuf> {
     let workspace = repo_root().join("examples").join("tasks");
     let crates = guest_crates(&workspace)?;
@@ -56,6 +61,7 @@ pub fn run() -> Result<PathBuf> {
         componentize(&module, &component)?;
         eprintln!("built {}", component.display());
     }
+    python_tasks::build(&build_dir, &out_dir, &crates)?;
     eprintln!("{COMPONENTS_ENV}={}", out_dir.display());
     Ok(out_dir)
 }
@@ -63,10 +69,8 @@ pub fn run() -> Result<PathBuf> {
 /// The package names of the guest crates (every folder of `workspace` with a
 /// `Cargo.toml`), sorted.
 fn guest_crates(workspace: &Path) -> Result<Vec<String>> {
-    let entries = fs::read_dir(workspace).map_err(|err| format!("cannot list {}: {err}", workspace.display()))?;
     let mut names = Vec::new();
-    for entry in entries {
-        let dir = entry.map_err(|err| format!("cannot list {}: {err}", workspace.display()))?.path();
+    for dir in list_dir(workspace)? {
         let manifest = dir.join("Cargo.toml");
         if !manifest.is_file() {
             continue;
@@ -83,10 +87,6 @@ fn guest_crates(workspace: &Path) -> Result<Vec<String>> {
         return Err(format!("no guest crates under {}", workspace.display()));
     }
     Ok(names)
-}
-
-fn modified(path: &Path) -> Option<SystemTime> {
-    fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
 /// A `cargo` able to build for `wasm32-wasip1`: rustup's target if it can be had,

@@ -85,3 +85,16 @@ pub fn find_tool(name: &str) -> Option<PathBuf> {
         .map(|dir| dir.join(name))
         .find(|path| path.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
 }
+
+/// When `path` was last modified, or `None` when it does not exist (or cannot be read).
+pub fn modified(path: &Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// The paths of the entries of `dir`, in no particular order.
+pub fn list_dir(dir: &Path) -> Result<Vec<PathBuf>> {
+    let entries = std::fs::read_dir(dir).map_err(|err| format!("cannot list {}: {err}", dir.display()))?;
+    entries
+        .map(|entry| entry.map(|e| e.path()).map_err(|err| format!("cannot list {}: {err}", dir.display())))
+        .collect()
+}
