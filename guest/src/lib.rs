@@ -86,8 +86,9 @@ pub trait Element: sealed::Sealed + Copy + 'static {
     const SIZE: usize;
     #[doc(hidden)]
     fn read(bytes: &[u8]) -> Self;
+    /// Writes the value's `SIZE` little-endian bytes to `out` (exactly `SIZE` long).
     #[doc(hidden)]
-    fn write(self, out: &mut Vec<u8>);
+    fn write(self, out: &mut [u8]);
 }
 
 macro_rules! numeric_element {
@@ -104,8 +105,8 @@ macro_rules! numeric_element {
                 <$t>::from_le_bytes(b)
             }
             #[inline(always)]
-            fn write(self, out: &mut Vec<u8>) {
-                out.extend_from_slice(&self.to_le_bytes());
+            fn write(self, out: &mut [u8]) {
+                out.copy_from_slice(&self.to_le_bytes());
             }
         }
     )*};
@@ -134,8 +135,8 @@ impl Element for bool {
         bytes[0] != 0
     }
     #[inline(always)]
-    fn write(self, out: &mut Vec<u8>) {
-        out.push(u8::from(self));
+    fn write(self, out: &mut [u8]) {
+        out[0] = u8::from(self);
     }
 }
 
@@ -322,10 +323,13 @@ pub trait IntoValue {
 impl<T: Element, D: ndarray::Dimension> IntoValue for ndarray::Array<T, D> {
     fn into_value(self) -> WitValue {
         let shape = self.shape().iter().map(|&n| n as u64).collect();
-        let mut data = Vec::with_capacity(self.len() * T::SIZE);
+        // Fixed-size writes into a zeroed buffer compile to plain stores (growing a Vec
+        // a few bytes at a time costs a call per element).
+        let mut data = vec![0u8; self.len() * T::SIZE];
+        let slots = data.chunks_exact_mut(T::SIZE);
         match self.as_slice() {
-            Some(s) => s.iter().for_each(|v| v.write(&mut data)),
-            None => self.iter().for_each(|v| v.write(&mut data)),
+            Some(s) => slots.zip(s).for_each(|(out, v)| v.write(out)),
+            None => slots.zip(self.iter()).for_each(|(out, v)| v.write(out)),
         }
         WitValue::Array(Ndarray { dtype: T::DTYPE, shape, data })
     }

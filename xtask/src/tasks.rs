@@ -35,6 +35,9 @@ const TARGET: &str = "wasm32-wasip1";
 const DEBIAN_PACKAGES: &[&str] = &["rustc-web", "cargo-web", "rust-web-src", "wasi-libc", "lld-16"];
 /// Where Debian's `wasi-libc` puts the WASI sysroot libraries.
 const DEBIAN_WASI_LIBS: &str = "/usr/lib/wasm32-wasi";
+/// Code generation flags of the guests on both routes: WebAssembly SIMD, so element
+/// loops vectorise (wasmtime compiles it to the host's vector instructions).
+const GUEST_RUSTFLAGS: &str = "-C target-feature=+simd128";
 /// Set to `debian` to skip rustup and build with Debian's toolchain (the route a
 /// machine without rustup's download server takes).
 const FORCE_DEBIAN_ENV: &str = "TESSERA_GUEST_TOOLCHAIN";
@@ -98,17 +101,22 @@ fn cargo_for_wasm() -> Result<Command> {
     }
     if find_tool("rustup").is_some() {
         if rustup_has_target() {
-            return Ok(Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into())));
+            return Ok(rustup_cargo());
         }
         match util::run(Command::new("rustup").args(["target", "add", TARGET])) {
-            Ok(()) if rustup_has_target() => {
-                return Ok(Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into())));
-            }
+            Ok(()) if rustup_has_target() => return Ok(rustup_cargo()),
             Ok(()) => eprintln!("rustup did not install {TARGET}; using Debian's toolchain"),
             Err(err) => eprintln!("{err}; using Debian's toolchain"),
         }
     }
     debian_cargo()
+}
+
+/// The cargo running this xtask, with the guests' code generation flags.
+fn rustup_cargo() -> Command {
+    let mut cmd = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.env("CARGO_TARGET_WASM32_WASIP1_RUSTFLAGS", GUEST_RUSTFLAGS);
+    cmd
 }
 
 fn rustup_has_target() -> bool {
@@ -145,7 +153,10 @@ fn debian_cargo() -> Result<Command> {
     cmd.env("PATH", path)
         .env("RUSTC", "/usr/bin/rustc")
         .env("RUSTC_BOOTSTRAP", "1")
-        .env("RUSTFLAGS", format!("-C linker=wasm-ld-16 -C link-self-contained=no -L native={DEBIAN_WASI_LIBS}"))
+        .env(
+            "RUSTFLAGS",
+            format!("{GUEST_RUSTFLAGS} -C linker=wasm-ld-16 -C link-self-contained=no -L native={DEBIAN_WASI_LIBS}"),
+        )
         .env_remove("RUSTUP_TOOLCHAIN")
         .args(["-Z", "build-std=std,panic_abort"]);
     Ok(cmd)

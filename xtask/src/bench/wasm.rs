@@ -16,7 +16,7 @@ use super::{Harness, image, report};
 use crate::util::Result;
 
 /// Trivial Dask tasks timed for the overhead comparison.
-const DASK_TASKS: &str = "20000";
+const DASK_TASKS: &str = "5000";
 
 pub fn run(harness: &Harness) -> Result {
     let components = crate::tasks::run()?;

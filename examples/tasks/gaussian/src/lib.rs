@@ -90,6 +90,35 @@ fn filter<F: Real>(a: ArrayD<F>, kernels: &[Option<Vec<f64>>], weight: impl Fn(f
     ArrayD::from_shape_vec(shape, cur).expect("the filter keeps the number of elements")
 }
 
+/// Correlates C-order `src` with the symmetric kernel `w` along `axis` into `dst`.
+///
+/// Either way the inner loop runs over contiguous memory and vectorises: along the
+/// last axis each line is extended by reflection and its shifted windows are combined;
+/// along any other axis whole rows of the axes after it are combined.
+fn correlate_axis<F: Real>(src: &[F], dst: &mut [F], shape: &[usize], axis: usize, w: &[F]) {
+    let n = shape[axis];
+    let inner: usize = shape[axis + 1..].iter().product();
+    let r = w.len() / 2;
+    if inner == 1 {
+        let mut extended = vec![F::default(); n + 2 * r];
+        for (line, out) in src.chunks_exact(n).zip(dst.chunks_exact_mut(n)) {
+            extended[r..r + n].copy_from_slice(line);
+            for i in (0..r).chain(r + n..n + 2 * r) {
+                extended[i] = line[reflect(i as isize - r as isize, n)];
+            }
+            // The line's shifts by -r..=r are windows of its extension.
+            filter_rows(out, |shift| &extended[(r as isize + shift) as usize..][..n], 0, w, r);
+        }
+        return;
+    }
+    for (sp, dp) in src.chunks_exact(n * inner).zip(dst.chunks_exact_mut(n * inner)) {
+        let row = |i: isize| &sp[reflect(i, n) * inner..][..inner];
+        for (k, out) in dp.chunks_exact_mut(inner).enumerate() {
+            filter_rows(out, row, k as isize, w, r);
+        }
+    }
+}
+
 /// Index `k` of a line of length `n` extended by reflection (`d c b a | a b c d | d c`).
 fn reflect(k: isize, n: usize) -> usize {
     let period = 2 * n as isize;
@@ -97,45 +126,29 @@ fn reflect(k: isize, n: usize) -> usize {
     if m >= n { 2 * n - 1 - m } else { m }
 }
 
-/// Correlates C-order `src` with the symmetric kernel `w` along `axis` into `dst`.
-fn correlate_axis<F: Real>(src: &[F], dst: &mut [F], shape: &[usize], axis: usize, w: &[F]) {
-    let n = shape[axis];
-    let inner: usize = shape[axis + 1..].iter().product();
-    let r = w.len() / 2;
-    let mut line = vec![F::default(); n];
-    let mut out = vec![F::default(); n];
-    for (sp, dp) in src.chunks_exact(n * inner).zip(dst.chunks_exact_mut(n * inner)) {
-        for j in 0..inner {
-            for (i, v) in line.iter_mut().enumerate() {
-                *v = sp[i * inner + j];
-            }
-            filter_line(&line, &mut out, w, r);
-            for (i, v) in out.iter().enumerate() {
-                dp[i * inner + j] = *v;
-            }
-        }
+/// Output row `k`: `out = w[r]·row(k) + Σ_d w[r+d]·(row(k-d) + row(k+d))` element by
+/// element, `row(i)` being input row `i` (reflected at the edges), with the pairs added
+/// four at a time in the same grouping as the native kernel.
+fn filter_rows<'a, F: Real + 'a>(out: &mut [F], row: impl Fn(isize) -> &'a [F], k: isize, w: &[F], r: usize) {
+    let len = out.len();
+    for (o, &x) in out.iter_mut().zip(row(k)) {
+        *o = w[r] * x;
     }
-}
-
-/// One line: `out[k] = w[r]·x[k] + Σ_d w[r+d]·(x[k-d] + x[k+d])`, with the pairs
-/// added four at a time in the same grouping as the native kernel.
-fn filter_line<F: Real>(x: &[F], out: &mut [F], w: &[F], r: usize) {
-    let n = x.len();
-    let at = |k: isize| x[reflect(k, n)];
-    for (k, o) in out.iter_mut().enumerate() {
-        let k = k as isize;
-        let pair = |d: usize| at(k - d as isize) + at(k + d as isize);
-        let mut acc = w[r] * x[k as usize];
-        let mut d = 1;
-        while d + 3 <= r {
-            acc += (w[r + d] * pair(d) + w[r + d + 1] * pair(d + 1))
-                + (w[r + d + 2] * pair(d + 2) + w[r + d + 3] * pair(d + 3));
-            d += 4;
+    let at = |d: usize| (&row(k - d as isize)[..len], &row(k + d as isize)[..len], w[r + d]);
+    let mut d = 1;
+    while d + 3 <= r {
+        let ((a0, b0, w0), (a1, b1, w1)) = (at(d), at(d + 1));
+        let ((a2, b2, w2), (a3, b3, w3)) = (at(d + 2), at(d + 3));
+        for j in 0..len {
+            out[j] += (w0 * (a0[j] + b0[j]) + w1 * (a1[j] + b1[j])) + (w2 * (a2[j] + b2[j]) + w3 * (a3[j] + b3[j]));
         }
-        for d in d..=r {
-            acc += w[r + d] * pair(d);
+        d += 4;
+    }
+    for d in d..=r {
+        let (a, b, wd) = at(d);
+        for j in 0..len {
+            out[j] += wd * (a[j] + b[j]);
         }
-        *o = acc;
     }
 }
 
