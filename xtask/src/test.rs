@@ -3,17 +3,22 @@
 //! 1. `cargo fmt --check` (first, because it is instant);
 //! 2. installs, each skipped when already present: cargo-nextest, the `s3s-fs` S3 server,
 //!    and a venv at `target/pyenv` with numpy and zarr;
-//! 3. `cargo clippy --workspace --all-targets -- -D warnings`, and the SDK without its
-//!    default `local` feature;
+//! 3. `cargo clippy -p tessera --no-default-features -- -D warnings` (the SDK without its
+//!    default `local` feature: what a remote-only client links);
 //! 4. builds the guest task components (`cargo xtask build-tasks`) for the WASM tests;
 //! 5. starts `s3s-fs` (see [`crate::s3`]) and runs `cargo nextest run --workspace` with the
 //!    environment that points the tests at it and at the venv's python;
 //!    `TESSERA_REQUIRE_TEST_SERVICES=1` makes tests that need those fail instead of skip.
 //!
-//! There is no doc-test step: rustdoc resolves the workspace's features differently from
-//! the test build, which rebuilt wasmtime and zarrs a second time (a quarter of an hour
-//! on two cores). Examples live in `examples/` folders, which the test build compiles,
-//! and the README's example is checked and run by `sdk/tests/readme.rs`.
+//! Clippy lints the workspace's crates inside step 5's build: `clippy-driver` is the
+//! workspace's compiler wrapper there (what `cargo clippy` itself sets up, with
+//! `-D warnings`), so a lint fails the build. A separate `cargo clippy --workspace
+//! --all-targets` would build every dependency a second time in check mode — wasmtime
+//! and cranelift included, a quarter of an hour on two cores. For the same reason there
+//! is no doc-test step: rustdoc resolves the workspace's features differently from the
+//! test build and rebuilt wasmtime and zarrs. Examples live in `examples/` folders,
+//! which the test build compiles (and lints), and the README's example is checked and
+//! run by `sdk/tests/readme.rs`.
 //!
 //! A failing check does not stop the later ones; the command fails at the end, naming
 //! every failed step. A failed install stops it at once.
@@ -31,6 +36,8 @@ const S3S_FS_VERSION: &str = "0.14.1";
 /// it is installed.
 const PY_PACKAGES: &[&str] = &["numpy", "zarr"];
 const PY_IMPORTS: &[&str] = &["numpy", "zarr"];
+/// What `cargo clippy -- …` would pass to clippy-driver: every warning is an error.
+const CLIPPY_LINT_ARGS: &[&str] = &["-D", "warnings"];
 /// The nextest profile (in `.config/nextest.toml`) that kills hung tests.
 const NEXTEST_PROFILE: &str = "ci";
 
@@ -43,15 +50,10 @@ pub fn run() -> Result {
     let s3s_fs = ensure_s3s_fs()?;
     let python = ensure_venv(&target_dir().join("pyenv"), PY_PACKAGES, PY_IMPORTS)?;
 
-    check(
-        "clippy",
-        util::run(&mut cargo(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])),
-        &mut failed,
-    );
     // The SDK must also build without the embedded engine (what a remote-only client links).
     check(
         "clippy (sdk without the local engine)",
-        util::run(&mut cargo(["clippy", "-p", "tessera", "--no-default-features", "--", "-D", "warnings"])),
+        util::run(cargo(["clippy", "-p", "tessera", "--no-default-features", "--"]).args(CLIPPY_LINT_ARGS)),
         &mut failed,
     );
 
@@ -69,7 +71,9 @@ pub fn run() -> Result {
         eprintln!("  {key}={value}");
     }
     let nextest = ["nextest", "run", "--workspace", "--no-fail-fast", "--profile", NEXTEST_PROFILE];
-    check("nextest", util::run(&mut with_test_env(cargo(nextest), &test_env)), &mut failed);
+    let mut nextest = with_test_env(cargo(nextest), &test_env);
+    nextest.envs(clippy_wrapper()?);
+    check("clippy and nextest", util::run(&mut nextest), &mut failed);
     drop(server);
 
     if failed.is_empty() {
@@ -78,6 +82,21 @@ pub fn run() -> Result {
     } else {
         Err(format!("xtask test: failed steps: {}", failed.join(", ")))
     }
+}
+
+/// The environment under which cargo compiles the workspace's own crates with
+/// `clippy-driver` and `-D warnings`, as `cargo clippy` does (dependencies are built by
+/// plain rustc). `CLIPPY_ARGS` ends every argument with clippy's separator.
+fn clippy_wrapper() -> Result<[(&'static str, String); 2]> {
+    let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let output = util::capture(Command::new(rustc).args(["--print", "sysroot"]))?;
+    let sysroot = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    let driver = std::path::Path::new(&sysroot).join("bin").join("clippy-driver");
+    if !output.status.success() || !driver.is_file() {
+        return Err(format!("no clippy-driver at {} (is the clippy component installed?)", driver.display()));
+    }
+    let args: String = CLIPPY_LINT_ARGS.iter().map(|arg| format!("{arg}__CLIPPY_HACKERY__")).collect();
+    Ok([("RUSTC_WORKSPACE_WRAPPER", driver.display().to_string()), ("CLIPPY_ARGS", args)])
 }
 
 /// Records a failed step (its error is printed now; the run goes on to the next step).
