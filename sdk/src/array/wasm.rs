@@ -62,12 +62,16 @@ impl Array {
         let mut graph = self.graph();
         let partial = layer_name(chunk.name());
         let chunk_op = chunk.op(&params, true);
-        let mut level: Vec<Key> = Vec::with_capacity(self.keys().len());
-        for (i, key) in self.keys().into_iter().enumerate() {
-            let partial_key = Key::new(partial.clone(), [i as u64]);
-            graph.insert(partial_key.clone(), Task::new(chunk_op.clone(), vec![key]));
-            level.push(partial_key);
-        }
+        let mut level: Vec<Key> = self
+            .keys()
+            .into_iter()
+            .enumerate()
+            .map(|(i, key)| {
+                let partial_key = Key::new(partial.clone(), [i as u64]);
+                graph.insert(partial_key.clone(), Task::new(chunk_op.clone(), vec![key]));
+                partial_key
+            })
+            .collect();
         let combine_op = combine.op(&params, false);
         while level.len() > 1 {
             let name = layer_name(combine.name());
