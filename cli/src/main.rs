@@ -1,5 +1,6 @@
 //! The `tessera` command.
 
+mod cluster;
 mod demo;
 mod picture;
 mod task;
@@ -46,6 +47,65 @@ enum Command {
         /// Where `--wasm` finds gaussian.wasm and otsu.wasm.
         #[arg(long, default_value = "target/wasm-tasks/components")]
         components: PathBuf,
+    },
+    /// Runs a scheduler: clients and workers connect to it.
+    Scheduler {
+        /// The interface to listen on.
+        #[arg(long, default_value = "0.0.0.0")]
+        host: String,
+        /// The port (0: any free port).
+        #[arg(long, default_value_t = 8786)]
+        port: u16,
+        /// The shared secret clients and workers must present (default: TESSERA_TOKEN,
+        /// else a random one, printed).
+        #[arg(long)]
+        token: Option<String>,
+        /// Writes the address and token here (JSON, readable by the owner only).
+        #[arg(long)]
+        scheduler_file: Option<PathBuf>,
+        /// Tasks handed to a worker per thread.
+        #[arg(long, default_value_t = 2.0)]
+        worker_saturation: f64,
+    },
+    /// Runs a worker that joins a scheduler.
+    Worker {
+        /// The scheduler's address (tcp://host:port).
+        #[arg(long)]
+        scheduler: Option<String>,
+        /// Joins the scheduler described by this file (address and token).
+        #[arg(long)]
+        scheduler_file: Option<PathBuf>,
+        /// The cluster's token (default: from the scheduler file, else TESSERA_TOKEN).
+        #[arg(long)]
+        token: Option<String>,
+        /// The worker's name (default: worker-PID).
+        #[arg(long)]
+        name: Option<String>,
+        /// Task threads (default: one per core).
+        #[arg(long)]
+        nthreads: Option<usize>,
+        /// Bytes of results to hold in memory, e.g. 4GiB.
+        #[arg(long, value_parser = cluster::parse_bytes)]
+        memory_limit: Option<u64>,
+        /// The interface the data port listens on (default: the one that reaches the
+        /// scheduler).
+        #[arg(long)]
+        host: Option<String>,
+    },
+    /// Runs a scheduler and N worker processes on this machine.
+    LocalCluster {
+        /// Worker processes.
+        #[arg(long, default_value_t = 2)]
+        workers: usize,
+        /// Task threads per worker.
+        #[arg(long, default_value_t = 1)]
+        nthreads: usize,
+        /// The scheduler's port on 127.0.0.1 (0: any free port).
+        #[arg(long, default_value_t = 8786)]
+        port: u16,
+        /// Writes the address and token here.
+        #[arg(long)]
+        scheduler_file: Option<PathBuf>,
     },
     /// Inspects and runs the tasks of a WASM task component.
     Task {
@@ -94,9 +154,32 @@ fn parse_triple(text: &str) -> Result<[u64; 3], String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(std::env::var("TESSERA_LOG").ok().and_then(|l| l.parse().ok()).unwrap_or(tracing::Level::INFO))
+        .init();
     let result = match cli.command {
         Command::Demo { shape, chunks, out, threads, wasm, components } => {
             demo::run(&demo::DemoConfig { shape, chunks, out, threads, wasm: wasm.then_some(components) })
+        }
+        Command::Scheduler { host, port, token, scheduler_file, worker_saturation } => {
+            cluster::scheduler(cluster::SchedulerOptions { host, port, token, scheduler_file, worker_saturation })
+                .map_err(tessera::Error::Engine)
+        }
+        Command::Worker { scheduler, scheduler_file, token, name, nthreads, memory_limit, host } => {
+            cluster::worker(cluster::WorkerOptions {
+                scheduler,
+                scheduler_file,
+                token,
+                name,
+                nthreads,
+                memory_limit,
+                host,
+            })
+            .map_err(tessera::Error::Engine)
+        }
+        Command::LocalCluster { workers, nthreads, port, scheduler_file } => {
+            cluster::local_cluster(workers, nthreads, port, scheduler_file).map_err(tessera::Error::Engine)
         }
         Command::Task { command: TaskCommand::List { module } } => task::list(&module),
         Command::Task { command: TaskCommand::Run { module, name, inputs, params, out } } => {

@@ -3,13 +3,13 @@
 use crate::dtype::{DType, Element, Scalar};
 use crate::error::{Error, Result};
 use ndarray::{ArrayD, IxDyn};
-use serde::{Deserialize, Serialize};
 
 /// One block of a chunked array: an `ndarray` whose element type is known at run time.
+/// It serialises as `(dtype, shape, bytes)` ([`chunk_bytes`](crate::chunk_bytes)).
 ///
 /// Kernels usually dispatch once on the variant with [`chunk_map!`](crate::chunk_map)
 /// and then run generic code over `ArrayD<T>`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 #[allow(missing_docs)]
 pub enum Chunk {
     Bool(ArrayD<bool>),

@@ -33,6 +33,9 @@ pub enum Error {
     /// A graph could not be serialised or deserialised.
     #[error("serialisation: {0}")]
     Serde(String),
+    /// A connection to a scheduler, worker or client failed or was refused.
+    #[error("connection: {0}")]
+    Connection(String),
     /// The engine stopped before the computation finished.
     #[error("engine: {0}")]
     Engine(String),

@@ -10,12 +10,14 @@
 //! whose element type ([`DType`]) is known only at run time.
 
 pub mod chunk;
+pub mod chunk_bytes;
 pub mod dtype;
 pub mod error;
 pub mod graph;
 pub mod key;
 pub mod op;
 pub mod value;
+pub mod wire;
 
 pub use chunk::Chunk;
 pub use dtype::{DType, Element, Scalar};

@@ -43,6 +43,14 @@ impl Op {
         }
     }
 
+    /// Calls `f` on this op and, for a fused task, on every step's op, in order.
+    pub fn walk<'a>(&'a self, f: &mut impl FnMut(&'a Op)) {
+        f(self);
+        if let Op::Fused(fused) = self {
+            fused.steps.iter().for_each(|step| step.op.walk(f));
+        }
+    }
+
     /// A short human-readable name (used in DOT output, progress bars and dashboards).
     pub fn name(&self) -> String {
         match self {

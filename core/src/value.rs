@@ -17,7 +17,8 @@ pub enum Value {
     Tuple(Vec<Value>),
     /// Raw bytes.
     Bytes(Vec<u8>),
-    /// A JSON document.
+    /// A JSON document (serialised as its text, so binary formats carry it too).
+    #[serde(with = "json_text")]
     Json(serde_json::Value),
 }
 
@@ -64,5 +65,19 @@ impl Value {
 impl From<Chunk> for Value {
     fn from(c: Chunk) -> Self {
         Value::Chunk(c)
+    }
+}
+
+/// Serde for a JSON document as its text.
+mod json_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &serde_json::Value, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&v.to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<serde_json::Value, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        serde_json::from_str(&text).map_err(serde::de::Error::custom)
     }
 }

@@ -21,6 +21,7 @@
 
 pub mod order;
 pub mod protocol;
+pub mod server;
 pub mod state;
 mod workers;
 

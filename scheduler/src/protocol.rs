@@ -72,6 +72,17 @@ pub enum Event {
         /// What went wrong.
         message: String,
     },
+    /// A worker could not get inputs of a task it was sent: their holders did not
+    /// answer or did not have them. The scheduler forgets those copies and runs the task
+    /// again once the inputs are back in memory (recomputing them if need be).
+    InputsMissing {
+        /// The worker that was running the task.
+        worker: WorkerId,
+        /// The task's key.
+        key: Key,
+        /// The inputs it could not get.
+        missing: Vec<Key>,
+    },
     /// A client no longer wants these keys.
     KeysReleased {
         /// The client.

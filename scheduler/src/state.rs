@@ -17,6 +17,9 @@
 //! - A task stops being needed while `Waiting`/`Queued`: back to `Released` (it never
 //!   runs). While `Processing`: it is released when it finishes.
 //!
+//! A worker that cannot get a task's inputs (`InputsMissing`) has those copies
+//! forgotten and the task queued again, without counting it as a kill.
+//!
 //! A worker loss puts its running tasks back in the queue and recomputes the values
 //! only it held, if still needed (a wanted key is then announced `Ready` again). Tasks
 //! running elsewhere carry on: they read their inputs when they started. A report from
@@ -167,6 +170,7 @@ impl State {
             Event::GraphSubmitted { client, tasks, wanted } => self.submit(client, tasks, wanted, out),
             Event::TaskFinished { worker, key, nbytes } => self.finished(worker, key, nbytes, out),
             Event::TaskErred { worker, key, message } => self.task_erred(worker, key, message, out),
+            Event::InputsMissing { worker, key, missing } => self.inputs_missing(worker, key, missing, out),
             Event::KeysReleased { client, keys } => self.release_keys(client, keys),
         }
         self.settle(out);
@@ -353,6 +357,27 @@ impl State {
             task.state = Released;
             self.recheck.push(id);
         }
+    }
+
+    fn inputs_missing(&mut self, worker: WorkerId, key: Key, missing: Vec<Key>, out: &mut Vec<Command>) {
+        let Some(&id) = self.ids.get(&key) else { return };
+        let task = &self.tasks[id.ix()];
+        if task.state != Processing || task.worker != Some(worker) {
+            return;
+        }
+        for dep in missing {
+            let Some(&d) = self.ids.get(&dep) else { continue };
+            let is_input = self.links[id.ix()].deps.iter().any(|&(x, _)| x == d);
+            let dep_task = &mut self.tasks[d.ix()];
+            if is_input && dep_task.state == Memory {
+                if let Some(holder) = dep_task.worker {
+                    out.push(Command::Release { worker: holder, key: dep });
+                }
+                self.lose(d);
+            }
+        }
+        self.workers.stop(worker, id);
+        self.requeue(id, out);
     }
 
     fn release_keys(&mut self, client: ClientId, keys: Vec<Key>) {

@@ -8,7 +8,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use tessera_core::{Graph, Key, Result, Value};
+use tessera_core::wire::ClusterInfo;
+use tessera_core::{Error, Graph, Key, Result, Value};
 
 /// Counts of tasks submitted to and finished by an engine, for progress bars.
 #[derive(Default, Debug)]
@@ -19,12 +20,14 @@ pub struct Progress {
     pub finished: AtomicU64,
 }
 
-/// Something that runs graphs: the embedded engine, or (later) a remote cluster.
+/// Something that runs graphs: the embedded engine or a remote cluster.
 pub(crate) trait Engine: Send + Sync {
     /// Computes `keys` of `graph`, returning their values in order.
     fn compute(&self, graph: Graph, keys: &[Key]) -> Result<Vec<Arc<Value>>>;
     /// The engine's task counters.
     fn progress(&self) -> &Progress;
+    /// The workers and the task count right now.
+    fn cluster_info(&self) -> Result<ClusterInfo>;
 }
 
 /// A handle to an engine that computes task graphs. Cheap to clone.
@@ -53,11 +56,45 @@ impl Client {
         Ok(Client { engine: Arc::new(engine), show_progress: true })
     }
 
+    /// A client of the cluster whose scheduler listens at `address` (`host:port`),
+    /// presenting the token in the `TESSERA_TOKEN` environment variable.
+    pub fn connect(address: &str) -> Result<Client> {
+        let token = std::env::var("TESSERA_TOKEN").unwrap_or_default();
+        Client::connect_with_token(address, &token)
+    }
+
+    /// A client of the cluster at `address`, presenting `token`.
+    pub fn connect_with_token(address: &str, token: &str) -> Result<Client> {
+        let engine = crate::remote::RemoteEngine::connect(address, token)?;
+        Ok(Client { engine: Arc::new(engine), show_progress: true })
+    }
+
     /// The process-wide default client (a [`Client::local`] created on first use), used
     /// by `compute()` on collections.
     #[cfg(feature = "local")]
     pub fn current() -> Client {
         CURRENT.get_or_init(Client::local).clone()
+    }
+
+    /// The workers (with their last reported figures) and the task count right now.
+    pub fn cluster_info(&self) -> Result<ClusterInfo> {
+        self.engine.cluster_info()
+    }
+
+    /// Waits until at least `n` workers have joined; an error naming how many did
+    /// when `timeout` passes first.
+    pub fn wait_for_workers(&self, n: usize, timeout: Duration) -> Result<()> {
+        let start = std::time::Instant::now();
+        loop {
+            let joined = self.cluster_info()?.workers.len();
+            if joined >= n {
+                return Ok(());
+            }
+            if start.elapsed() > timeout {
+                return Err(Error::Engine(format!("only {joined} of {n} workers joined within {timeout:?}")));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// Whether `compute` draws a progress bar on a terminal (on by default; never drawn

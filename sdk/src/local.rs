@@ -14,6 +14,7 @@ use crossbeam_channel::{Receiver, Sender, unbounded};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use tessera_core::wire::{ClusterInfo, WorkerMetrics, WorkerSummary};
 use tessera_core::{Error, Graph, Key, Result, Task, Value};
 use tessera_scheduler::{ClientId, Command, Event, State, TaskSpec, WorkerId};
 use tessera_worker::pool::{Job, Outcome, TaskPool};
@@ -27,6 +28,7 @@ type Reply = (Key, Result<Arc<Value>>);
 enum Message {
     Submit { graph: Graph, wanted: Vec<Key>, reply: Sender<Reply>, client: ClientId },
     Release { client: ClientId, keys: Vec<Key> },
+    Info { reply: Sender<ClusterInfo> },
     Done(Outcome),
 }
 
@@ -82,6 +84,14 @@ impl Engine for LocalEngine {
         result
     }
 
+    fn cluster_info(&self) -> Result<ClusterInfo> {
+        let (reply, answer) = unbounded();
+        self.messages
+            .send(Message::Info { reply })
+            .map_err(|_| Error::Engine("the local engine has stopped".into()))?;
+        answer.recv().map_err(|_| Error::Engine("the local engine has stopped".into()))
+    }
+
     fn progress(&self) -> &Progress {
         &self.progress
     }
@@ -130,6 +140,24 @@ impl Scheduler {
                 Message::Release { client, keys } => {
                     self.replies.remove(&client);
                     state.handle_into(Event::KeysReleased { client, keys }, &mut self.commands);
+                }
+                Message::Info { reply } => {
+                    let metrics = WorkerMetrics {
+                        memory_bytes: self.stored_bytes,
+                        executing: (self.running + self.paused.len()) as u32,
+                        stored_keys: self.store.len() as u64,
+                    };
+                    let worker = WorkerSummary {
+                        name: "local".into(),
+                        data_address: String::new(),
+                        nthreads: self.pool.nthreads() as u32,
+                        metrics,
+                    };
+                    let _ = reply.send(ClusterInfo {
+                        workers: vec![worker],
+                        tasks: state.task_count() as u64,
+                        clients: self.replies.len() as u32,
+                    });
                 }
                 Message::Done(outcome) => {
                     self.running -= 1;

@@ -9,11 +9,22 @@
 //! network or environment, with memory and time limits.
 
 use crate::delayed::Delayed;
+use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
 use tessera_core::op::WasmTask;
 use tessera_core::{Error, Op, Result};
 
 pub use tessera_worker::wasm::TaskInfo;
+
+/// The bytes of every component loaded in this process, by sha256, for remote
+/// clusters (which are sent a component before its first task).
+static LOADED: Mutex<BTreeMap<String, Arc<Vec<u8>>>> = Mutex::new(BTreeMap::new());
+
+/// The bytes of the component with this sha256, if loaded in this process.
+pub(crate) fn loaded_bytes(sha256: &str) -> Option<Arc<Vec<u8>>> {
+    LOADED.lock().unwrap_or_else(PoisonError::into_inner).get(sha256).cloned()
+}
 
 /// A loaded task component.
 #[derive(Clone, Debug)]
@@ -27,6 +38,11 @@ impl Module {
     /// cached on disk).
     pub fn from_bytes(bytes: &[u8]) -> Result<Module> {
         let module = tessera_worker::wasm::global()?.register(bytes)?;
+        LOADED
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(module.sha256().to_owned())
+            .or_insert_with(|| Arc::new(bytes.to_vec()));
         Ok(Module { sha256: module.sha256().to_owned(), tasks: module.tasks().to_vec() })
     }
 

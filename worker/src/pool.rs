@@ -59,6 +59,11 @@ impl TaskPool {
         Ok(TaskPool { jobs: Some(tx), threads })
     }
 
+    /// How many threads run jobs.
+    pub fn nthreads(&self) -> usize {
+        self.threads.len()
+    }
+
     /// Queues a job; it runs when a thread is free.
     pub fn submit(&self, job: Job) {
         if let Some(jobs) = &self.jobs {

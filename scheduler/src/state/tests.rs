@@ -387,3 +387,19 @@ fn handle_into_appends_the_same_commands() {
     two.handle_into(event.clone(), &mut out);
     assert_eq!(out[1..], one.handle(event)[..]);
 }
+
+#[test]
+fn a_task_whose_inputs_cannot_be_fetched_runs_again_after_they_are_recomputed() {
+    let mut h = Harness::new(&[(A, 1), (B, 1)]);
+    h.submit(C1, vec![spec("a", &[]), spec("x", &[]), spec("b", &["a", "x"])], &["b"]);
+    h.finish(A, "a", 1);
+    assert_eq!(h.finish(B, "x", 5), vec![exec(B, "b")]);
+    // B could not fetch `a` from A: A's copy is dropped and `a` computed again.
+    let out = h.step(Event::InputsMissing { worker: B, key: k("b"), missing: vec![k("a")] });
+    assert_eq!(out, vec![release(A, "a"), exec(A, "a")]);
+    assert_eq!(h.state("b"), Some(TaskState::Waiting));
+    assert_eq!(h.finish(A, "a", 1), vec![exec(B, "b")]);
+    // A report about a task not running there changes nothing; no kill was counted.
+    assert!(h.step(Event::InputsMissing { worker: A, key: k("b"), missing: vec![k("a")] }).is_empty());
+    assert_eq!(h.finish(B, "b", 1), vec![ready(C1, "b"), release(B, "x"), release(A, "a")]);
+}

@@ -1,50 +1,13 @@
 //! Tessera values to and from the values of the WIT contract.
 //!
-//! Arrays cross as `ndarray { dtype, shape, data }` with `data` in C order, little
-//! endian, one byte (0 or 1) per boolean. Bytes and JSON cross as themselves; a unit
+//! Arrays cross as `ndarray { dtype, shape, data }` with `data` as
+//! [`Chunk::to_le_bytes`] lays it out. Bytes and JSON cross as themselves; a unit
 //! value crosses as JSON `null`. A table returned by a task arrives as its Arrow IPC
 //! bytes ([`Value::Bytes`]).
 
 use super::bindings::tessera::task::types::{Context, Dtype, Ndarray, Value as WitValue};
 use sha2::{Digest, Sha256};
-use tessera_core::{Chunk, DType, Element, Error, Key, Result, Value, chunk_map, with_dtype};
-
-/// Element types with a fixed little-endian encoding.
-trait LeBytes: Element {
-    /// Appends the element's bytes.
-    fn put(self, out: &mut Vec<u8>);
-    /// Reads an element from exactly its size in bytes.
-    fn get(bytes: &[u8]) -> Self;
-}
-
-macro_rules! le_bytes {
-    ($($t:ty),*) => {$(
-        impl LeBytes for $t {
-            #[inline(always)]
-            fn put(self, out: &mut Vec<u8>) {
-                out.extend_from_slice(&self.to_le_bytes());
-            }
-            #[inline(always)]
-            fn get(bytes: &[u8]) -> Self {
-                let mut b = [0u8; std::mem::size_of::<$t>()];
-                b.copy_from_slice(bytes);
-                <$t>::from_le_bytes(b)
-            }
-        }
-    )*};
-}
-le_bytes!(i8, i16, i32, i64, u8, u16, u32, u64, f32, f64);
-
-impl LeBytes for bool {
-    #[inline(always)]
-    fn put(self, out: &mut Vec<u8>) {
-        out.push(u8::from(self));
-    }
-    #[inline(always)]
-    fn get(bytes: &[u8]) -> Self {
-        bytes[0] != 0
-    }
-}
+use tessera_core::{Chunk, DType, Error, Key, Result, Value};
 
 fn to_wit_dtype(d: DType) -> Dtype {
     match d {
@@ -78,26 +41,10 @@ fn from_wit_dtype(d: Dtype) -> DType {
     }
 }
 
-fn encode<T: LeBytes>(a: &ndarray::ArrayD<T>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(a.len() * std::mem::size_of::<T>());
-    match a.as_slice() {
-        Some(s) => s.iter().for_each(|v| v.put(&mut out)),
-        None => a.iter().for_each(|v| v.put(&mut out)),
-    }
-    out
-}
-
-fn decode<T: LeBytes>(shape: Vec<usize>, data: &[u8]) -> Result<Chunk> {
-    let elements: Vec<T> = data.chunks_exact(T::DTYPE.size()).map(T::get).collect();
-    ndarray::ArrayD::from_shape_vec(shape, elements)
-        .map(Chunk::from_array)
-        .map_err(|e| Error::invalid("wasm", format!("cannot shape the task's array: {e}")))
-}
-
 /// A chunk as a WIT array.
 pub fn chunk_to_wit(chunk: &Chunk) -> Ndarray {
     let shape = chunk.shape().iter().map(|&n| n as u64).collect();
-    let data = chunk_map!(chunk, a: T => encode(a));
+    let data = chunk.to_le_bytes();
     Ndarray { dtype: to_wit_dtype(chunk.dtype()), shape, data }
 }
 
@@ -106,14 +53,8 @@ pub fn chunk_from_wit(a: Ndarray) -> Result<Chunk> {
     let dtype = from_wit_dtype(a.dtype);
     let shape = a.shape.iter().map(|&n| usize::try_from(n)).collect::<std::result::Result<Vec<_>, _>>();
     let shape = shape.map_err(|_| Error::invalid("wasm", format!("array shape {:?} is too large", a.shape)))?;
-    let expected = shape.iter().try_fold(dtype.size(), |acc, &n| acc.checked_mul(n));
-    if expected != Some(a.data.len()) {
-        return Err(Error::invalid(
-            "wasm",
-            format!("{} bytes of data do not fit an array of {dtype} with shape {:?}", a.data.len(), a.shape),
-        ));
-    }
-    with_dtype!(dtype, T => decode::<T>(shape, &a.data))
+    Chunk::from_le_bytes(dtype, shape, &a.data)
+        .map_err(|e| Error::invalid("wasm", format!("the task's array does not fit its shape {:?}: {e}", a.shape)))
 }
 
 /// A task argument as a WIT value.

@@ -1,0 +1,271 @@
+//! The distributed runtime's wire protocol: who says what to whom.
+//!
+//! Every connection starts with a [`Hello`] answered by a [`Welcome`]; after that each
+//! side sends frames holding batches of one message type ([`frame`]). The scheduler
+//! listens for clients and workers; every worker listens for peers and clients that
+//! fetch its results ("data moves once": values never pass through the scheduler).
+//!
+//! | connection | from → to | messages |
+//! |---|---|---|
+//! | client → scheduler | client → scheduler | [`ClientMessage`] |
+//! | | scheduler → client | [`ClientReply`] |
+//! | worker → scheduler | scheduler → worker | [`WorkerCommand`] |
+//! | | worker → scheduler | [`WorkerReport`] |
+//! | anyone → worker data port | requester → worker | [`DataRequest`] |
+//! | | worker → requester | [`DataReply`] |
+
+pub mod fetch;
+pub mod frame;
+
+use crate::graph::Task;
+use crate::key::Key;
+use crate::value::Value;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// Bumped whenever a message changes shape; peers of another version are refused.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The first message on every connection.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Hello {
+    /// [`PROTOCOL_VERSION`] of the sender.
+    pub version: u32,
+    /// The cluster's shared secret.
+    pub token: String,
+    /// Who is connecting.
+    pub role: Role,
+}
+
+/// Who opens a connection.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Role {
+    /// A client submitting graphs (to the scheduler) or gathering results (from a worker).
+    Client,
+    /// A worker joining the scheduler.
+    Worker(WorkerInfo),
+    /// A worker fetching its task inputs from another worker.
+    Peer,
+}
+
+/// What a worker tells the scheduler about itself when it joins.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct WorkerInfo {
+    /// A name unique in the cluster (used to retire it by name).
+    pub name: String,
+    /// How many tasks it runs at once.
+    pub nthreads: u32,
+    /// Bytes of results it holds before spilling, if limited.
+    pub memory_limit: Option<u64>,
+    /// `host:port` where peers and clients fetch its data.
+    pub data_address: String,
+}
+
+/// The answer to a [`Hello`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Welcome {
+    /// Accepted: the id the listener gave the connection.
+    Accepted {
+        /// The connection's id (a worker or client id on the scheduler).
+        id: u32,
+    },
+    /// Refused; the connection closes.
+    Refused {
+        /// Why, in words meant for the user.
+        reason: String,
+    },
+}
+
+/// A client's request to the scheduler.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum ClientMessage {
+    /// Compute `wanted` from `tasks` (tasks the scheduler already knows may be left out).
+    Submit {
+        /// The graph, culled and fused.
+        tasks: Vec<(Key, Arc<Task>)>,
+        /// The keys to compute, most urgent first.
+        wanted: Vec<Key>,
+        /// Task components the graph calls that the scheduler has not been sent yet.
+        modules: Vec<ModuleBytes>,
+    },
+    /// The client no longer wants these keys.
+    Release {
+        /// The keys.
+        keys: Vec<Key>,
+    },
+    /// Asks for a [`ClusterInfo`] (answered with [`ClientReply::Info`]).
+    Info,
+}
+
+/// A task component's bytes with their sha256 (the name graphs call it by).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ModuleBytes {
+    /// The sha256 of `bytes`, in lowercase hex.
+    pub sha256: String,
+    /// The component.
+    pub bytes: Arc<Vec<u8>>,
+}
+
+/// The scheduler's news for a client.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum ClientReply {
+    /// A wanted key is in memory on the worker whose data address is `holder`.
+    Ready {
+        /// The key.
+        key: Key,
+        /// Where to fetch it.
+        holder: String,
+    },
+    /// A wanted key cannot be computed.
+    Erred {
+        /// The key.
+        key: Key,
+        /// Why.
+        message: String,
+    },
+    /// The answer to [`ClientMessage::Info`].
+    Info(ClusterInfo),
+}
+
+/// What a cluster is made of right now.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct ClusterInfo {
+    /// The connected workers, by name.
+    pub workers: Vec<WorkerSummary>,
+    /// Tasks the scheduler knows (zero when every client released everything).
+    pub tasks: u64,
+    /// Clients connected.
+    pub clients: u32,
+}
+
+/// One worker in a [`ClusterInfo`].
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct WorkerSummary {
+    /// Its name.
+    pub name: String,
+    /// Where its data port listens.
+    pub data_address: String,
+    /// Its task threads.
+    pub nthreads: u32,
+    /// Its last reported figures.
+    pub metrics: WorkerMetrics,
+}
+
+/// Where a task's input can be fetched.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct InputLocation {
+    /// The input's key.
+    pub key: Key,
+    /// The data address of a worker holding it.
+    pub holder: String,
+}
+
+/// The scheduler's instruction to a worker.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum WorkerCommand {
+    /// Register a task component (sent before the first task that calls it).
+    LoadModule {
+        /// The component's bytes.
+        bytes: Arc<Vec<u8>>,
+    },
+    /// Run a task once its inputs are here, fetching from peers those it lacks.
+    Compute {
+        /// The task's key.
+        key: Key,
+        /// What to run.
+        task: Arc<Task>,
+        /// Inputs held by other workers.
+        remote_inputs: Vec<InputLocation>,
+    },
+    /// Drop the value of a key.
+    Release {
+        /// The key.
+        key: Key,
+    },
+    /// Stop: finish nothing more, close connections and exit.
+    Shutdown,
+}
+
+/// A worker's report to the scheduler.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum WorkerReport {
+    /// A task finished; its value of `nbytes` bytes is held here.
+    Finished {
+        /// The task's key.
+        key: Key,
+        /// Size of the value.
+        nbytes: u64,
+        /// How long it ran, in microseconds.
+        duration_us: u64,
+    },
+    /// A task failed.
+    Erred {
+        /// The task's key.
+        key: Key,
+        /// What went wrong.
+        message: String,
+    },
+    /// Inputs of a task could not be fetched from their holders; the task did not run.
+    MissingInputs {
+        /// The task's key.
+        key: Key,
+        /// The inputs it could not get.
+        missing: Vec<Key>,
+    },
+    /// Still alive, with current figures.
+    Heartbeat(WorkerMetrics),
+}
+
+/// A worker's figures, sent with each heartbeat.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct WorkerMetrics {
+    /// Bytes of results held in memory.
+    pub memory_bytes: u64,
+    /// Tasks running or waiting for a thread.
+    pub executing: u32,
+    /// Results held.
+    pub stored_keys: u64,
+}
+
+/// A request to a worker's data port.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum DataRequest {
+    /// Send the values of these keys.
+    Get {
+        /// The keys.
+        keys: Vec<Key>,
+    },
+}
+
+/// A worker's answer to [`DataRequest::Get`]: each requested key with its value, or
+/// `None` when the worker does not hold it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DataReply {
+    /// The values, in request order.
+    pub values: Vec<(Key, Option<Arc<Value>>)>,
+}
+
+/// Compares a presented token with the expected one in time independent of where they
+/// differ.
+pub fn token_matches(presented: &str, expected: &str) -> bool {
+    let (a, b) = (presented.as_bytes(), expected.as_bytes());
+    let mut diff = a.len() ^ b.len();
+    for i in 0..a.len().max(b.len()) {
+        diff |= usize::from(a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0));
+    }
+    diff == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_match_only_when_equal() {
+        assert!(token_matches("s3cret", "s3cret"));
+        assert!(!token_matches("s3cret", "s3cres"));
+        assert!(!token_matches("s3cret", "s3cret2"));
+        assert!(!token_matches("", "x"));
+        assert!(token_matches("", ""));
+    }
+}

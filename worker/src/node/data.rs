@@ -1,0 +1,50 @@
+//! A worker's data port: [`serve`] answers requests for values in its [`Store`] from
+//! other workers fetching task inputs and from clients gathering results (both with
+//! [`Peers`](tessera_core::wire::fetch::Peers)).
+
+use super::store::Store;
+use std::sync::Arc;
+use tessera_core::wire::{DataReply, DataRequest, Role, frame};
+use tessera_core::{Error, Result};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Answers data requests on `listener` from holders of `token`, until the process ends.
+pub async fn serve(listener: TcpListener, store: Arc<Store>, token: Arc<str>) {
+    let mut next_id = 1;
+    loop {
+        let Ok((stream, peer)) = listener.accept().await else { continue };
+        let (store, token) = (store.clone(), token.clone());
+        next_id += 1;
+        let id = next_id;
+        tokio::spawn(async move {
+            if let Err(e) = answer(stream, &store, &token, id).await {
+                tracing::debug!(%peer, "data connection ended: {e}");
+            }
+        });
+    }
+}
+
+async fn answer(mut stream: TcpStream, store: &Store, token: &str, id: u32) -> Result<()> {
+    stream.set_nodelay(true).map_err(|e| Error::Connection(e.to_string()))?;
+    match frame::admit(&mut stream, token, id).await? {
+        Role::Client | Role::Peer => {}
+        Role::Worker(_) => return Err(Error::Connection("a worker tried to join another worker".into())),
+    }
+    let mut buf = Vec::new();
+    while let Some(requests) = frame::read::<_, Vec<DataRequest>>(&mut stream, &mut buf).await? {
+        let replies: Vec<DataReply> = requests
+            .into_iter()
+            .map(|DataRequest::Get { keys }| DataReply {
+                values: keys
+                    .into_iter()
+                    .map(|k| {
+                        let v = store.get(&k);
+                        (k, v)
+                    })
+                    .collect(),
+            })
+            .collect();
+        frame::write(&mut stream, &replies).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,265 @@
+//! The worker as a network service: [`run`] joins a scheduler, runs the tasks it is
+//! sent on a [`TaskPool`], fetches inputs held elsewhere from other workers and serves
+//! its own results on a data port.
+//!
+//! One loop owns the worker's side of the conversation. It receives batches of
+//! [`WorkerCommand`]s, finished tasks from the pool, fetched inputs and heartbeat ticks;
+//! reports go back to the scheduler batched by a writer task.
+
+mod data;
+mod store;
+
+pub use store::Store;
+
+use crate::pool::{Job, Outcome, TaskPool};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tessera_core::wire::fetch::Peers;
+use tessera_core::wire::{
+    Hello, InputLocation, PROTOCOL_VERSION, Role, WorkerCommand, WorkerInfo, WorkerMetrics, WorkerReport, frame,
+};
+use tessera_core::{Error, Key, Result, Task, Value};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc::{self, UnboundedSender};
+
+/// How often a worker tells the scheduler it is alive.
+const HEARTBEAT: Duration = Duration::from_secs(1);
+
+/// How a worker joins and what it offers.
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    /// The scheduler's `host:port`.
+    pub scheduler: String,
+    /// The cluster's shared secret.
+    pub token: String,
+    /// The worker's name (unique in the cluster).
+    pub name: String,
+    /// Task threads.
+    pub nthreads: usize,
+    /// Bytes of results to hold in memory, if limited.
+    pub memory_limit: Option<u64>,
+    /// The host the data port listens on; by default the address this machine uses to
+    /// reach the scheduler.
+    pub listen_host: Option<String>,
+}
+
+/// What the worker loop is told.
+enum Input {
+    /// A batch from the scheduler (`None`: the scheduler went away).
+    Commands(Option<Vec<WorkerCommand>>),
+    /// A task finished on the pool.
+    Done(Outcome),
+    /// The inputs a task lacked arrived, or those that could not be fetched.
+    Fetched { key: Key, task: Arc<Task>, inputs: std::result::Result<Vec<(Key, Arc<Value>)>, Vec<Key>> },
+    /// Time to send a heartbeat.
+    Heartbeat,
+}
+
+/// Joins the scheduler and works until told to shut down; an error when the scheduler
+/// cannot be reached, refuses the worker, or goes away.
+pub async fn run(config: WorkerConfig) -> Result<()> {
+    let mut stream = TcpStream::connect(&config.scheduler)
+        .await
+        .map_err(|e| Error::Connection(format!("cannot reach the scheduler at {}: {e}", config.scheduler)))?;
+    stream.set_nodelay(true).map_err(|e| Error::Connection(e.to_string()))?;
+    let host = match &config.listen_host {
+        Some(host) => host.clone(),
+        None => stream.local_addr().map_err(|e| Error::Connection(e.to_string()))?.ip().to_string(),
+    };
+    let listener = TcpListener::bind((host.as_str(), 0))
+        .await
+        .map_err(|e| Error::Connection(format!("cannot open a data port on {host}: {e}")))?;
+    let data_address = listener.local_addr().map_err(|e| Error::Connection(e.to_string()))?.to_string();
+    let info = WorkerInfo {
+        name: config.name.clone(),
+        nthreads: config.nthreads as u32,
+        memory_limit: config.memory_limit,
+        data_address: data_address.clone(),
+    };
+    let hello = Hello { version: PROTOCOL_VERSION, token: config.token.clone(), role: Role::Worker(info) };
+    frame::introduce(&mut stream, &hello).await?;
+    tracing::info!(name = %config.name, %data_address, scheduler = %config.scheduler, "worker joined the scheduler");
+
+    let store = Arc::new(Store::default());
+    tokio::spawn(data::serve(listener, store.clone(), config.token.clone().into()));
+    let (reader, writer) = stream.into_split();
+    let (reports, queued) = mpsc::unbounded_channel();
+    tokio::spawn(frame::send_batches(writer, queued));
+
+    let (inputs, mut events) = mpsc::unbounded_channel::<Input>();
+    let from_scheduler = inputs.clone();
+    tokio::spawn(async move {
+        let mut reader = reader;
+        let mut buf = Vec::new();
+        loop {
+            let batch = frame::read::<_, Vec<WorkerCommand>>(&mut reader, &mut buf).await.ok().flatten();
+            let closed = batch.is_none();
+            if from_scheduler.send(Input::Commands(batch)).is_err() || closed {
+                break;
+            }
+        }
+    });
+    let ticks = inputs.clone();
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(HEARTBEAT);
+        loop {
+            interval.tick().await;
+            if ticks.send(Input::Heartbeat).is_err() {
+                break;
+            }
+        }
+    });
+    let done = inputs.clone();
+    let pool = TaskPool::new(config.nthreads, move |outcome| {
+        let _ = done.send(Input::Done(outcome));
+    })
+    .map_err(|e| Error::Engine(format!("cannot start task threads: {e}")))?;
+
+    let mut worker = Worker {
+        store,
+        pool,
+        reports,
+        inputs,
+        peers: Arc::new(Peers::new(config.token.clone(), Role::Peer)),
+        executing: 0,
+    };
+    while let Some(input) = events.recv().await {
+        match input {
+            Input::Commands(None) => return Err(Error::Connection("the scheduler closed the connection".into())),
+            Input::Commands(Some(commands)) => {
+                for command in commands {
+                    if worker.command(command) == Flow::Stop {
+                        tracing::info!(name = %config.name, "worker shutting down");
+                        return Ok(());
+                    }
+                }
+            }
+            Input::Done(outcome) => worker.finished(outcome),
+            Input::Fetched { key, task, inputs } => worker.fetched(key, task, inputs),
+            Input::Heartbeat => {
+                let metrics = WorkerMetrics {
+                    memory_bytes: worker.store.bytes(),
+                    executing: worker.executing,
+                    stored_keys: worker.store.len() as u64,
+                };
+                let _ = worker.reports.send(WorkerReport::Heartbeat(metrics));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[derive(PartialEq)]
+enum Flow {
+    Continue,
+    Stop,
+}
+
+/// The worker loop's state.
+struct Worker {
+    store: Arc<Store>,
+    pool: TaskPool,
+    reports: UnboundedSender<WorkerReport>,
+    inputs: UnboundedSender<Input>,
+    peers: Arc<Peers>,
+    /// Tasks received and not yet finished.
+    executing: u32,
+}
+
+impl Worker {
+    fn command(&mut self, command: WorkerCommand) -> Flow {
+        match command {
+            WorkerCommand::LoadModule { bytes } => {
+                if let Err(e) = crate::wasm::global().and_then(|rt| rt.register(&bytes)) {
+                    tracing::error!("cannot load a task component: {e}");
+                }
+            }
+            WorkerCommand::Compute { key, task, remote_inputs } => {
+                self.executing += 1;
+                if remote_inputs.is_empty() {
+                    self.start(key, task, Vec::new());
+                } else {
+                    self.fetch(key, task, remote_inputs);
+                }
+            }
+            WorkerCommand::Release { key } => self.store.remove(&key),
+            WorkerCommand::Shutdown => return Flow::Stop,
+        }
+        Flow::Continue
+    }
+
+    /// Fetches a task's remote inputs in the background, one request per holder.
+    fn fetch(&self, key: Key, task: Arc<Task>, remote: Vec<InputLocation>) {
+        let (peers, inputs) = (self.peers.clone(), self.inputs.clone());
+        tokio::spawn(async move {
+            let mut by_holder: HashMap<String, Vec<Key>> = HashMap::new();
+            for input in remote {
+                by_holder.entry(input.holder).or_default().push(input.key);
+            }
+            let fetches = by_holder.into_iter().map(|(holder, keys)| {
+                let peers = peers.clone();
+                async move { peers.fetch(&holder, keys.clone()).await.map_err(|e| (keys, e)) }
+            });
+            let mut fetched = Vec::new();
+            let mut missing = Vec::new();
+            for result in futures::future::join_all(fetches).await {
+                match result {
+                    Ok(values) => fetched.extend(values),
+                    Err((keys, e)) => {
+                        tracing::warn!(task = %key, "cannot fetch inputs: {e}");
+                        missing.extend(keys);
+                    }
+                }
+            }
+            let inputs_or_missing = if missing.is_empty() { Ok(fetched) } else { Err(missing) };
+            let _ = inputs.send(Input::Fetched { key, task, inputs: inputs_or_missing });
+        });
+    }
+
+    fn fetched(&mut self, key: Key, task: Arc<Task>, inputs: std::result::Result<Vec<(Key, Arc<Value>)>, Vec<Key>>) {
+        match inputs {
+            Ok(fetched) => self.start(key, task, fetched),
+            Err(missing) => {
+                self.executing = self.executing.saturating_sub(1);
+                let _ = self.reports.send(WorkerReport::MissingInputs { key, missing });
+            }
+        }
+    }
+
+    /// Submits a task whose inputs are all here (in `fetched` or the store).
+    fn start(&mut self, key: Key, task: Arc<Task>, fetched: Vec<(Key, Arc<Value>)>) {
+        let mut inputs = Vec::with_capacity(task.deps.len());
+        for dep in &task.deps {
+            let value = fetched.iter().find(|(k, _)| k == dep).map(|(_, v)| v.clone()).or_else(|| self.store.get(dep));
+            match value {
+                Some(v) => inputs.push(v),
+                None => return self.fail(key, format!("its input {dep} is not held by this worker")),
+            }
+        }
+        self.pool.submit(Job { key, task, inputs });
+    }
+
+    fn finished(&mut self, outcome: Outcome) {
+        self.executing = self.executing.saturating_sub(1);
+        match outcome.result {
+            Ok(value) => {
+                let nbytes = value.nbytes() as u64;
+                self.store.insert(outcome.key.clone(), value);
+                let duration_us = outcome.duration.as_micros() as u64;
+                let _ = self.reports.send(WorkerReport::Finished { key: outcome.key, nbytes, duration_us });
+            }
+            Err(Error::TaskFailed { key, message }) if key == outcome.key.to_string() => {
+                let _ = self.reports.send(WorkerReport::Erred { key: outcome.key, message });
+            }
+            Err(e) => {
+                let _ = self.reports.send(WorkerReport::Erred { key: outcome.key, message: e.to_string() });
+            }
+        }
+    }
+
+    fn fail(&mut self, key: Key, message: String) {
+        self.executing = self.executing.saturating_sub(1);
+        let _ = self.reports.send(WorkerReport::Erred { key, message });
+    }
+}
