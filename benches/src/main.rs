@@ -3,8 +3,10 @@
 //!
 //! Array workloads use x = uniform random 20000 × 20000 float64 in 2000 × 2000 chunks,
 //! generated inside the graph (as `da.random.random` does), on a local client with one
-//! task thread per core. The WASM workloads are in [`wasm`].
+//! task thread per core. The WASM workloads are in [`wasm`], the scheduling-overhead
+//! graphs in [`overhead`].
 
+mod overhead;
 mod wasm;
 
 use std::process::ExitCode;
@@ -42,6 +44,10 @@ fn main() -> ExitCode {
         ["gaussian", volume] => wasm::gaussian(volume, None).map(Some),
         ["gaussian-wasm", volume, components] => wasm::gaussian(volume, Some(components)).map(Some),
         ["wasm-task-overhead", components] => wasm::task_overhead(components).map(Some),
+        ["overhead", workload, size, rest @ ..] if rest.len() <= 1 => match size.parse() {
+            Ok(size) => overhead::run(workload, size, rest.first().copied()).map(Some),
+            Err(_) => return usage(),
+        },
         [name] => array_workload(name, SIZE, CHUNK),
         [name, size, chunk] => match (size.parse(), chunk.parse()) {
             (Ok(size), Ok(chunk)) => array_workload(name, size, chunk),
@@ -76,7 +82,8 @@ fn array_workload(name: &str, size: u64, chunk: u64) -> Result<Option<f64>> {
 fn usage() -> ExitCode {
     eprintln!(
         "usage: tessera-bench (sum-transpose | mean-std | mean-axis0) [SIZE CHUNK]\n       \
-         tessera-bench gaussian VOLUME | gaussian-wasm VOLUME COMPONENTS | wasm-task-overhead COMPONENTS"
+         tessera-bench gaussian VOLUME | gaussian-wasm VOLUME COMPONENTS | wasm-task-overhead COMPONENTS\n       \
+         tessera-bench overhead (merge N | tree DEPTH) [SCHEDULER_ADDRESS]"
     );
     ExitCode::from(2)
 }

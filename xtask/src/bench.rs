@@ -12,6 +12,7 @@
 
 mod array;
 mod image;
+mod overhead;
 mod wasm;
 
 use std::ffi::OsStr;
@@ -36,14 +37,19 @@ const SUITES: &[Suite] = &[
         run: image::run,
     },
     Suite {
+        name: "overhead",
+        about: "scheduling overhead: merge-50000 and tree-15, local and 2 worker processes (vs dask, dask.distributed)",
+        run: overhead::run,
+    },
+    Suite {
         name: "wasm",
         about: "gaussian smoothing as a WASM task (vs native and dask+scipy); tiny-task overhead",
         run: wasm::run,
     },
 ];
 
-const PEER_PACKAGES: &[&str] = &["numpy", "dask[array]", "zarr", "scipy", "scikit-image"];
-const PEER_IMPORTS: &[&str] = &["numpy", "dask.array", "zarr", "scipy.ndimage", "skimage.filters"];
+const PEER_PACKAGES: &[&str] = &["numpy", "dask[array]", "distributed", "zarr", "scipy", "scikit-image"];
+const PEER_IMPORTS: &[&str] = &["numpy", "dask.array", "distributed", "zarr", "scipy.ndimage", "skimage.filters"];
 
 /// The suites, one per line, for the usage text.
 pub fn suite_list() -> String {
@@ -116,7 +122,24 @@ impl Harness {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
+        self.measure_with_env(side, workload, seconds_key, argv, &[])
+    }
+
+    /// [`Harness::measure`] with extra environment variables for the side's process.
+    pub fn measure_with_env<I, S>(
+        &self,
+        side: &str,
+        workload: &str,
+        seconds_key: &str,
+        argv: I,
+        env: &[(&str, &str)],
+    ) -> Result<Measurement>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
         let mut cmd = Command::new(&self.python);
+        cmd.envs(env.iter().copied());
         cmd.arg(self.script("measure.py"))
             .args(argv)
             .current_dir(repo_root())
