@@ -20,6 +20,9 @@ pub struct SchedulerFile {
     pub address: String,
     /// The cluster's token.
     pub token: String,
+    /// The dashboard's URL, when it serves one.
+    #[serde(default)]
+    pub dashboard: Option<String>,
 }
 
 impl SchedulerFile {
@@ -51,6 +54,7 @@ impl SchedulerFile {
 pub struct SchedulerOptions {
     pub host: String,
     pub port: u16,
+    pub dashboard_port: Option<u16>,
     pub token: Option<String>,
     pub scheduler_file: Option<PathBuf>,
     pub worker_saturation: f64,
@@ -93,17 +97,33 @@ pub fn scheduler(options: SchedulerOptions) -> Result<(), String> {
             .await
             .map_err(|e| format!("cannot listen on {}:{}: {e}", options.host, options.port))?;
         let address = listener.local_addr().map_err(|e| e.to_string())?;
-        let file = SchedulerFile { address: format!("tcp://{address}"), token: token.clone() };
+        let dashboard = match options.dashboard_port {
+            Some(port) => Some(
+                tokio::net::TcpListener::bind((options.host.as_str(), port))
+                    .await
+                    .map_err(|e| format!("cannot serve the dashboard on {}:{port}: {e}", options.host))?,
+            ),
+            None => None,
+        };
+        let dashboard_address = match &dashboard {
+            Some(d) => Some(format!("http://{}/", d.local_addr().map_err(|e| e.to_string())?)),
+            None => None,
+        };
+        let file =
+            SchedulerFile { address: format!("tcp://{address}"), token: token.clone(), dashboard: dashboard_address };
         if let Some(path) = &options.scheduler_file {
             file.write(path)?;
         }
         println!("tessera scheduler listening on {}", file.address);
+        if let Some(dashboard) = &file.dashboard {
+            println!("dashboard: {dashboard}");
+        }
         println!("token: {token}");
         let config = SchedulerConfig {
             token,
             cluster: ClusterConfig { worker_saturation: options.worker_saturation, ..ClusterConfig::default() },
         };
-        tessera_scheduler::server::serve(listener, config).await.map_err(|e| e.to_string())
+        tessera_scheduler::server::serve(listener, dashboard, config).await.map_err(|e| e.to_string())
     })
 }
 
@@ -151,6 +171,7 @@ pub fn local_cluster(
         scheduler(SchedulerOptions {
             host: "127.0.0.1".into(),
             port,
+            dashboard_port: Some(if port == 0 { 0 } else { port + 1 }),
             token: Some(token_for_scheduler),
             scheduler_file: Some(scheduler_file),
             worker_saturation: ClusterConfig::default().worker_saturation,

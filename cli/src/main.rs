@@ -56,6 +56,12 @@ enum Command {
         /// The port (0: any free port).
         #[arg(long, default_value_t = 8786)]
         port: u16,
+        /// The dashboard and HTTP API port (0: any free port; printed).
+        #[arg(long, default_value_t = 8787)]
+        dashboard_port: u16,
+        /// Serves no dashboard or HTTP API.
+        #[arg(long)]
+        no_dashboard: bool,
         /// The shared secret clients and workers must present (default: TESSERA_TOKEN,
         /// else a random one, printed).
         #[arg(long)]
@@ -162,9 +168,17 @@ fn main() -> ExitCode {
         Command::Demo { shape, chunks, out, threads, wasm, components } => {
             demo::run(&demo::DemoConfig { shape, chunks, out, threads, wasm: wasm.then_some(components) })
         }
-        Command::Scheduler { host, port, token, scheduler_file, worker_saturation } => {
-            cluster::scheduler(cluster::SchedulerOptions { host, port, token, scheduler_file, worker_saturation })
-                .map_err(tessera::Error::Engine)
+        Command::Scheduler { host, port, dashboard_port, no_dashboard, token, scheduler_file, worker_saturation } => {
+            let dashboard_port = (!no_dashboard).then_some(dashboard_port);
+            cluster::scheduler(cluster::SchedulerOptions {
+                host,
+                port,
+                dashboard_port,
+                token,
+                scheduler_file,
+                worker_saturation,
+            })
+            .map_err(tessera::Error::Engine)
         }
         Command::Worker { scheduler, scheduler_file, token, name, nthreads, memory_limit, host } => {
             cluster::worker(cluster::WorkerOptions {

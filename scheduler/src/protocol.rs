@@ -83,6 +83,16 @@ pub enum Event {
         /// The inputs it could not get.
         missing: Vec<Key>,
     },
+    /// A copy of `key` was made on `to` so `from` can leave: `to` becomes its holder
+    /// and `from` is told to drop it.
+    ValueMoved {
+        /// The key.
+        key: Key,
+        /// The worker that held it.
+        from: WorkerId,
+        /// The worker that now holds a copy.
+        to: WorkerId,
+    },
     /// A client no longer wants these keys.
     KeysReleased {
         /// The client.

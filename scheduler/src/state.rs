@@ -17,6 +17,9 @@
 //! - A task stops being needed while `Waiting`/`Queued`: back to `Released` (it never
 //!   runs). While `Processing`: it is released when it finishes.
 //!
+//! A value copied to another worker (`ValueMoved`, when a worker retires) changes
+//! holder; the old holder is told to release it.
+//!
 //! A worker that cannot get a task's inputs (`InputsMissing`) has those copies
 //! forgotten and the task queued again, without counting it as a kill.
 //!
@@ -171,6 +174,7 @@ impl State {
             Event::TaskFinished { worker, key, nbytes } => self.finished(worker, key, nbytes, out),
             Event::TaskErred { worker, key, message } => self.task_erred(worker, key, message, out),
             Event::InputsMissing { worker, key, missing } => self.inputs_missing(worker, key, missing, out),
+            Event::ValueMoved { key, from, to } => self.value_moved(key, from, to, out),
             Event::KeysReleased { client, keys } => self.release_keys(client, keys),
         }
         self.settle(out);
@@ -194,6 +198,30 @@ impl State {
             Some(Task { state: Memory, worker: Some(worker), .. }) => std::slice::from_ref(worker),
             _ => &[],
         }
+    }
+
+    /// The keys whose values only `worker` holds.
+    pub fn held_by(&self, worker: WorkerId) -> Vec<Key> {
+        self.tasks
+            .iter()
+            .filter(|t| t.live && t.state == Memory && t.worker == Some(worker))
+            .map(|t| Key::clone(&t.key))
+            .collect()
+    }
+
+    /// How many tasks are in each state.
+    pub fn count_by_state(&self) -> Vec<(TaskState, usize)> {
+        let states = [Released, Waiting, Queued, Processing, Memory, Erred];
+        let mut counts = [0usize; 6];
+        for task in self.tasks.iter().filter(|t| t.live) {
+            counts[states.iter().position(|s| *s == task.state).unwrap_or(0)] += 1;
+        }
+        states.into_iter().zip(counts).collect()
+    }
+
+    /// Tasks running on `worker` (zero for an unknown worker).
+    pub fn processing_on(&self, worker: WorkerId) -> usize {
+        self.workers.iter().find(|(id, _, _)| *id == worker).map_or(0, |(_, _, running)| running.len())
     }
 
     /// How many tasks the scheduler knows (zero once every client released everything).
@@ -378,6 +406,21 @@ impl State {
         }
         self.workers.stop(worker, id);
         self.requeue(id, out);
+    }
+
+    fn value_moved(&mut self, key: Key, from: WorkerId, to: WorkerId, out: &mut Vec<Command>) {
+        let to_known = self.workers.contains(to);
+        let Some(task) = self.ids.get(&key).map(|id| &mut self.tasks[id.ix()]) else {
+            out.push(Command::Release { worker: to, key });
+            return;
+        };
+        if task.state == Memory && task.worker == Some(from) && from != to && to_known {
+            task.worker = Some(to);
+            out.push(Command::Release { worker: from, key });
+        } else if task.worker != Some(to) || task.state != Memory {
+            // Released meanwhile, or a stale report: the copy is not needed.
+            out.push(Command::Release { worker: to, key });
+        }
     }
 
     fn release_keys(&mut self, client: ClientId, keys: Vec<Key>) {

@@ -151,6 +151,7 @@ impl Scheduler {
                         name: "local".into(),
                         data_address: String::new(),
                         nthreads: self.pool.nthreads() as u32,
+                        held_keys: self.store.len() as u64,
                         metrics,
                     };
                     let _ = reply.send(ClusterInfo {

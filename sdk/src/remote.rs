@@ -10,6 +10,7 @@
 use crate::client::{Engine, Progress};
 use crossbeam_channel::{Receiver, Sender, unbounded};
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tessera_core::wire::fetch::Peers;
@@ -39,7 +40,7 @@ pub(crate) struct RemoteEngine {
     info_waiting: InfoWaiting,
     peers: Arc<Peers>,
     uploaded: Mutex<HashSet<String>>,
-    progress: Progress,
+    progress: Arc<Progress>,
 }
 
 impl RemoteEngine {
@@ -55,6 +56,7 @@ impl RemoteEngine {
             .map_err(|e| Error::Engine(format!("cannot start the client's I/O thread: {e}")))?;
         let waiting: Waiting = Arc::default();
         let info_waiting: InfoWaiting = Arc::default();
+        let progress: Arc<Progress> = Arc::default();
         let hello = Hello { version: PROTOCOL_VERSION, token: token.to_string(), role: Role::Client };
         let messages = runtime.block_on(async {
             let mut stream = TcpStream::connect(&address)
@@ -67,6 +69,7 @@ impl RemoteEngine {
             tokio::spawn(frame::send_batches(writer, queued));
             let waiting = waiting.clone();
             let info_waiting = info_waiting.clone();
+            let progress = progress.clone();
             tokio::spawn(async move {
                 let mut buf = Vec::new();
                 while let Ok(Some(replies)) = frame::read::<_, Vec<ClientReply>>(&mut reader, &mut buf).await {
@@ -74,6 +77,10 @@ impl RemoteEngine {
                     for reply in replies {
                         let key = match &reply {
                             ClientReply::Ready { key, .. } | ClientReply::Erred { key, .. } => key,
+                            ClientReply::Progress { finished_total } => {
+                                progress.finished.store(*finished_total, Ordering::Relaxed);
+                                continue;
+                            }
                             ClientReply::Info(info) => {
                                 if let Some(asker) =
                                     info_waiting.lock().unwrap_or_else(PoisonError::into_inner).pop_front()
@@ -103,7 +110,7 @@ impl RemoteEngine {
             info_waiting,
             peers: Arc::new(Peers::new(token.to_string(), Role::Client)),
             uploaded: Mutex::new(HashSet::new()),
-            progress: Progress::default(),
+            progress,
         })
     }
 
@@ -159,7 +166,7 @@ impl RemoteEngine {
                 ClientReply::Erred { key, message } => {
                     return Err(Error::TaskFailed { key: key.to_string(), message });
                 }
-                ClientReply::Info(_) => {}
+                ClientReply::Info(_) | ClientReply::Progress { .. } => {}
             }
         }
         Ok(keys.iter().map(|k| holders[k].clone()).collect())

@@ -138,17 +138,7 @@ fn debian_cargo() -> Result<Command> {
             && succeeds(Command::new("/usr/bin/rustc").args(["--print", "sysroot"]))
     };
     if !ready() {
-        // Never prompt (CI has no terminal); a fresh machine's package lists may be
-        // missing or stale, so a failed install updates them once and retries.
-        let install = || {
-            let mut cmd = Command::new("apt-get");
-            cmd.env("DEBIAN_FRONTEND", "noninteractive").args(["install", "-y"]).args(DEBIAN_PACKAGES);
-            cmd
-        };
-        if util::run(&mut install()).is_err() {
-            util::run(Command::new("apt-get").arg("update"))?;
-            util::run(&mut install())?;
-        }
+        util::apt_install(DEBIAN_PACKAGES)?;
         if !ready() {
             return Err(format!("installed {} but the toolchain is still incomplete", DEBIAN_PACKAGES.join(" ")));
         }

@@ -2,7 +2,8 @@
 //!
 //! 1. `cargo fmt --check` (first, because it is instant);
 //! 2. installs, each skipped when already present: cargo-nextest, the `s3s-fs` S3 server,
-//!    and a venv at `target/pyenv` with numpy and zarr;
+//!    Debian's `chromium` (for the dashboard test) and a venv at `target/pyenv` with
+//!    numpy and zarr;
 //! 3. `cargo clippy -p tessera --no-default-features -- -D warnings` (the SDK without its
 //!    default `local` feature: what a remote-only client links);
 //! 4. builds the guest task components (`cargo xtask build-tasks`) for the WASM tests;
@@ -48,6 +49,7 @@ pub fn run() -> Result {
 
     ensure_nextest()?;
     let s3s_fs = ensure_s3s_fs()?;
+    ensure_chromium()?;
     let python = ensure_venv(&target_dir().join("pyenv"), PY_PACKAGES, PY_IMPORTS)?;
 
     // The SDK must also build without the embedded engine (what a remote-only client links).
@@ -117,6 +119,14 @@ fn with_test_env(mut cmd: Command, test_env: &[(&str, String)]) -> Command {
     }
     cmd.envs(test_env.iter().map(|(key, value)| (key, value)));
     cmd
+}
+
+/// Debian's Chromium, which the dashboard test drives headless.
+fn ensure_chromium() -> Result {
+    if find_tool("chromium").is_some() {
+        return Ok(());
+    }
+    util::apt_install(&["chromium"])
 }
 
 fn ensure_nextest() -> Result {

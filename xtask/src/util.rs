@@ -98,3 +98,19 @@ pub fn list_dir(dir: &Path) -> Result<Vec<PathBuf>> {
         .map(|entry| entry.map(|e| e.path()).map_err(|err| format!("cannot list {}: {err}", dir.display())))
         .collect()
 }
+
+/// Installs Debian packages with `apt-get`, never prompting (CI has no terminal); a
+/// fresh machine's package lists may be missing or stale, so a failed install updates
+/// them once and retries.
+pub fn apt_install(packages: &[&str]) -> Result {
+    let install = || {
+        let mut cmd = Command::new("apt-get");
+        cmd.env("DEBIAN_FRONTEND", "noninteractive").args(["install", "-y", "-q"]).args(packages);
+        cmd
+    };
+    if run(&mut install()).is_err() {
+        run(Command::new("apt-get").arg("update"))?;
+        run(&mut install())?;
+    }
+    Ok(())
+}

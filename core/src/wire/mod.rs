@@ -125,6 +125,12 @@ pub enum ClientReply {
     },
     /// The answer to [`ClientMessage::Info`].
     Info(ClusterInfo),
+    /// Tasks finished on the cluster so far (sent a few times a second while it
+    /// changes), for progress bars.
+    Progress {
+        /// Tasks finished since the scheduler started.
+        finished_total: u64,
+    },
 }
 
 /// What a cluster is made of right now.
@@ -147,7 +153,9 @@ pub struct WorkerSummary {
     pub data_address: String,
     /// Its task threads.
     pub nthreads: u32,
-    /// Its last reported figures.
+    /// Results the scheduler knows it holds (exact, unlike the heartbeat's figures).
+    pub held_keys: u64,
+    /// Its last reported figures (from its latest heartbeat).
     pub metrics: WorkerMetrics,
 }
 
@@ -176,6 +184,12 @@ pub enum WorkerCommand {
         task: Arc<Task>,
         /// Inputs held by other workers.
         remote_inputs: Vec<InputLocation>,
+    },
+    /// Fetch these values from their holders and keep them (the holder is retiring);
+    /// answered with [`WorkerReport::Copied`].
+    Copy {
+        /// The values and where they are.
+        values: Vec<InputLocation>,
     },
     /// Drop the value of a key.
     Release {
@@ -211,6 +225,12 @@ pub enum WorkerReport {
         key: Key,
         /// The inputs it could not get.
         missing: Vec<Key>,
+    },
+    /// Values fetched for a [`WorkerCommand::Copy`] are held here now, with their
+    /// holders then; keys that could not be fetched are left out.
+    Copied {
+        /// `(key, former holder's data address, nbytes)` per value copied.
+        values: Vec<(Key, String, u64)>,
     },
     /// Still alive, with current figures.
     Heartbeat(WorkerMetrics),

@@ -1,9 +1,15 @@
 //! [`Cluster`]: the scheduler server's single owner of state. It turns what clients and
 //! workers say into [`Event`]s for the [`State`] machine and its [`Command`]s into
 //! messages, and keeps what the state machine leaves to its shell: each task's op, the
-//! connected workers and clients, and the task components to hand to workers.
+//! connected workers and clients, the task components to hand to workers, and the
+//! activity the dashboard shows.
+//!
+//! Retiring a worker is graceful: it gets no new task; once its running tasks are
+//! done, every value only it holds is copied to another worker (`Copy`), and when it
+//! holds nothing the scheduler tells it to shut down. Nothing is recomputed.
 
-use crate::{ClientId, Command, Event, State, TaskSpec, WorkerId};
+use super::status::{Activity, AdaptiveTarget, RetireRequest, Retired, Status};
+use crate::{ClientId, Command, Event, State, TaskSpec, TaskState, WorkerId};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,8 +19,15 @@ use tessera_core::wire::{
 };
 use tessera_core::{Key, Op, Task};
 use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::oneshot;
 
-/// Something that reached the scheduler, from a connection or a timer.
+/// Work a new worker should be able to finish in, for the adaptive target.
+const TARGET_DURATION_S: f64 = 5.0;
+
+/// Assumed run time of a task before any has been measured (as Dask's default).
+const UNKNOWN_TASK_DURATION_S: f64 = 0.5;
+
+/// Something that reached the scheduler, from a connection, the HTTP API or a timer.
 pub(crate) enum Inbound {
     /// A worker passed the handshake.
     WorkerJoined { id: WorkerId, info: WorkerInfo, commands: UnboundedSender<WorkerCommand> },
@@ -28,7 +41,13 @@ pub(crate) enum Inbound {
     FromClient { id: ClientId, messages: Vec<ClientMessage> },
     /// A client's connection closed.
     ClientLeft { id: ClientId },
-    /// Time passed: check heartbeats.
+    /// The dashboard asks for the current [`Status`].
+    Status { reply: oneshot::Sender<Status> },
+    /// An autoscaler asks how many workers the work wants.
+    AdaptiveTarget { reply: oneshot::Sender<AdaptiveTarget> },
+    /// An autoscaler or user retires workers.
+    Retire { request: RetireRequest, reply: oneshot::Sender<Result<Retired, String>> },
+    /// Time passed: check heartbeats, retirements, send progress.
     Tick,
 }
 
@@ -56,6 +75,10 @@ struct Worker {
     metrics: WorkerMetrics,
     /// Components it has been sent, by sha256.
     modules: HashSet<String>,
+    /// Leaving: no new tasks; its values are being copied elsewhere.
+    retiring: bool,
+    /// Keys whose copy off this (retiring) worker is under way.
+    copying: HashSet<Key>,
 }
 
 /// A connected client.
@@ -74,6 +97,9 @@ pub(crate) struct Cluster {
     modules: HashMap<String, Arc<Vec<u8>>>,
     workers: HashMap<WorkerId, Worker>,
     clients: HashMap<ClientId, Client>,
+    activity: Activity,
+    /// `finished_total` last sent to clients.
+    progress_sent: u64,
 }
 
 impl Cluster {
@@ -87,6 +113,8 @@ impl Cluster {
             modules: HashMap::new(),
             workers: HashMap::new(),
             clients: HashMap::new(),
+            activity: Activity::default(),
+            progress_sent: 0,
         }
     }
 
@@ -94,39 +122,27 @@ impl Cluster {
     pub(crate) fn handle(&mut self, inbound: Inbound) {
         match inbound {
             Inbound::WorkerJoined { id, info, commands } => {
-                let slots = (f64::from(info.nthreads) * self.config.worker_saturation.max(1.0)).ceil() as usize;
                 tracing::info!(worker = %info.name, address = %info.data_address, nthreads = info.nthreads, "worker joined");
+                let slots = self.slots(info.nthreads);
                 let worker = Worker {
                     info,
                     commands,
                     last_seen: Instant::now(),
                     metrics: WorkerMetrics::default(),
                     modules: HashSet::new(),
+                    retiring: false,
+                    copying: HashSet::new(),
                 };
                 self.workers.insert(id, worker);
-                self.event(Event::WorkerAdded { worker: id, nthreads: slots.max(1) });
+                self.event(Event::WorkerAdded { worker: id, nthreads: slots });
             }
             Inbound::FromWorker { id, reports } => {
                 let Some(worker) = self.workers.get_mut(&id) else { return };
                 worker.last_seen = Instant::now();
                 for report in reports {
-                    match report {
-                        WorkerReport::Finished { key, nbytes, .. } => {
-                            self.event(Event::TaskFinished { worker: id, key, nbytes })
-                        }
-                        WorkerReport::Erred { key, message } => {
-                            self.event(Event::TaskErred { worker: id, key, message })
-                        }
-                        WorkerReport::MissingInputs { key, missing } => {
-                            self.event(Event::InputsMissing { worker: id, key, missing })
-                        }
-                        WorkerReport::Heartbeat(metrics) => {
-                            if let Some(worker) = self.workers.get_mut(&id) {
-                                worker.metrics = metrics;
-                            }
-                        }
-                    }
+                    self.worker_report(id, report);
                 }
+                self.progress_retirements();
             }
             Inbound::WorkerLeft { id } => self.remove_worker(id, "its connection closed"),
             Inbound::ClientJoined { id, replies } => {
@@ -143,12 +159,71 @@ impl Cluster {
                     self.event(Event::KeysReleased { client: id, keys });
                 }
             }
+            Inbound::Status { reply } => {
+                let _ = reply.send(self.status());
+            }
+            Inbound::AdaptiveTarget { reply } => {
+                let _ = reply.send(self.adaptive_target());
+            }
+            Inbound::Retire { request, reply } => {
+                let _ = reply.send(self.retire(request));
+                self.progress_retirements();
+            }
             Inbound::Tick => {
                 let timeout = self.config.heartbeat_timeout;
                 let silent: Vec<WorkerId> =
                     self.workers.iter().filter(|(_, w)| w.last_seen.elapsed() > timeout).map(|(id, _)| *id).collect();
                 for id in silent {
                     self.remove_worker(id, "it missed its heartbeats");
+                }
+                self.progress_retirements();
+                let finished_total = self.activity.finished_total();
+                if finished_total != self.progress_sent {
+                    self.progress_sent = finished_total;
+                    for client in self.clients.values() {
+                        let _ = client.replies.send(ClientReply::Progress { finished_total });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Tasks the state machine may assign at once to a worker with `nthreads` threads.
+    fn slots(&self, nthreads: u32) -> usize {
+        ((f64::from(nthreads) * self.config.worker_saturation.max(1.0)).ceil() as usize).max(1)
+    }
+
+    fn worker_report(&mut self, id: WorkerId, report: WorkerReport) {
+        match report {
+            WorkerReport::Finished { key, nbytes, duration_us } => {
+                if let Some(worker) = self.workers.get(&id) {
+                    let duration_s = duration_us as f64 / 1e6;
+                    self.activity.finished(key.to_string(), &key.name, &worker.info.name, duration_s);
+                }
+                self.event(Event::TaskFinished { worker: id, key, nbytes })
+            }
+            WorkerReport::Erred { key, message } => {
+                self.activity.erred(&key.name);
+                self.event(Event::TaskErred { worker: id, key, message })
+            }
+            WorkerReport::MissingInputs { key, missing } => {
+                self.event(Event::InputsMissing { worker: id, key, missing })
+            }
+            WorkerReport::Copied { values } => {
+                for (key, from_address, _) in values {
+                    let from =
+                        self.workers.iter().find(|(_, w)| w.info.data_address == from_address).map(|(id, _)| *id);
+                    if let Some(from) = from {
+                        if let Some(w) = self.workers.get_mut(&from) {
+                            w.copying.remove(&key);
+                        }
+                        self.event(Event::ValueMoved { key, from, to: id });
+                    }
+                }
+            }
+            WorkerReport::Heartbeat(metrics) => {
+                if let Some(worker) = self.workers.get_mut(&id) {
+                    worker.metrics = metrics;
                 }
             }
         }
@@ -166,14 +241,12 @@ impl Cluster {
                 let mut specs = Vec::with_capacity(tasks.len());
                 for (key, task) in tasks {
                     specs.push(TaskSpec::new(key.clone(), task.deps.clone()));
-                    self.tasks.entry(key).or_insert(task);
+                    if let std::collections::hash_map::Entry::Vacant(slot) = self.tasks.entry(key) {
+                        self.activity.submitted(&slot.key().name, task.deps.iter().map(|d| &d.name));
+                        slot.insert(task);
+                    }
                 }
                 self.event(Event::GraphSubmitted { client: id, tasks: specs, wanted });
-            }
-            ClientMessage::Info => {
-                if let Some(client) = self.clients.get(&id) {
-                    let _ = client.replies.send(ClientReply::Info(self.info()));
-                }
             }
             ClientMessage::Release { keys } => {
                 if let Some(client) = self.clients.get_mut(&id) {
@@ -183,6 +256,11 @@ impl Cluster {
                 }
                 self.event(Event::KeysReleased { client: id, keys });
             }
+            ClientMessage::Info => {
+                if let Some(client) = self.clients.get(&id) {
+                    let _ = client.replies.send(ClientReply::Info(self.info()));
+                }
+            }
         }
     }
 
@@ -190,16 +268,127 @@ impl Cluster {
     pub(crate) fn info(&self) -> ClusterInfo {
         let mut workers: Vec<WorkerSummary> = self
             .workers
-            .values()
-            .map(|w| WorkerSummary {
+            .iter()
+            .map(|(id, w)| WorkerSummary {
                 name: w.info.name.clone(),
                 data_address: w.info.data_address.clone(),
                 nthreads: w.info.nthreads,
+                held_keys: self.state.held_by(*id).len() as u64,
                 metrics: w.metrics.clone(),
             })
             .collect();
         workers.sort_by(|a, b| a.name.cmp(&b.name));
         ClusterInfo { workers, tasks: self.state.task_count() as u64, clients: self.clients.len() as u32 }
+    }
+
+    fn status(&self) -> Status {
+        let mut status = Status { cluster: self.info(), ..Status::default() };
+        status.states = self
+            .state
+            .count_by_state()
+            .into_iter()
+            .map(|(state, n)| (format!("{state:?}").to_lowercase(), n as u64))
+            .collect();
+        self.activity.report(&mut status);
+        status
+    }
+
+    /// Workers wanted: enough that the pending work takes about [`TARGET_DURATION_S`],
+    /// no more than there are pending tasks to run, and enough to hold the results in
+    /// memory within the workers' limits.
+    fn adaptive_target(&self) -> AdaptiveTarget {
+        let counts = self.state.count_by_state();
+        let count = |s: TaskState| counts.iter().find(|(state, _)| *state == s).map_or(0, |(_, n)| *n as u64);
+        let pending = count(TaskState::Waiting) + count(TaskState::Queued) + count(TaskState::Processing);
+        let mean = self.activity.mean_duration_s().unwrap_or(UNKNOWN_TASK_DURATION_S);
+        let expected_seconds = pending as f64 * mean;
+        let threads = self.workers.values().map(|w| f64::from(w.info.nthreads)).sum::<f64>();
+        let threads_per_worker = if self.workers.is_empty() { 1.0 } else { threads / self.workers.len() as f64 };
+        let by_time = (expected_seconds / TARGET_DURATION_S / threads_per_worker).ceil();
+        let by_tasks = (pending as f64 / threads_per_worker).ceil();
+        let cpu = by_time.min(by_tasks);
+        let held: u64 = self.workers.values().map(|w| w.metrics.memory_bytes).sum();
+        let limits: Vec<u64> = self.workers.values().filter_map(|w| w.info.memory_limit).collect();
+        let memory = match limits.is_empty() {
+            true => 0.0,
+            false => (held as f64 / (limits.iter().sum::<u64>() as f64 / limits.len() as f64)).ceil(),
+        };
+        let workers = cpu.max(memory).max(if pending > 0 { 1.0 } else { 0.0 });
+        AdaptiveTarget { workers: workers as u32, pending_tasks: pending, expected_seconds }
+    }
+
+    /// Marks workers as retiring: by name, or the `n` least loaded.
+    fn retire(&mut self, request: RetireRequest) -> Result<Retired, String> {
+        let ids: Vec<WorkerId> = match request {
+            RetireRequest::Names(names) => names
+                .iter()
+                .map(|name| {
+                    self.workers
+                        .iter()
+                        .find(|(_, w)| &w.info.name == name)
+                        .map(|(id, _)| *id)
+                        .ok_or_else(|| format!("no worker is called {name:?}"))
+                })
+                .collect::<Result<_, _>>()?,
+            RetireRequest::Count(n) => {
+                let mut candidates: Vec<(&WorkerId, &Worker)> =
+                    self.workers.iter().filter(|(_, w)| !w.retiring).collect();
+                candidates.sort_by_key(|(id, w)| {
+                    (w.metrics.memory_bytes, self.state.processing_on(**id), w.info.name.clone())
+                });
+                candidates.into_iter().take(n as usize).map(|(id, _)| *id).collect()
+            }
+        };
+        let mut names = Vec::new();
+        for id in ids {
+            if let Some(worker) = self.workers.get_mut(&id) {
+                worker.retiring = true;
+                names.push(worker.info.name.clone());
+                tracing::info!(worker = %worker.info.name, "retiring worker");
+            }
+            self.event(Event::WorkerAdded { worker: id, nthreads: 0 });
+        }
+        Ok(Retired { workers: names })
+    }
+
+    /// Moves each idle retiring worker's values to the other workers, and shuts it down
+    /// once it holds nothing. With no other worker to take them, the values stay.
+    fn progress_retirements(&mut self) {
+        let retiring: Vec<WorkerId> = self.workers.iter().filter(|(_, w)| w.retiring).map(|(id, _)| *id).collect();
+        for id in retiring {
+            if self.state.processing_on(id) > 0 {
+                continue;
+            }
+            let held = self.state.held_by(id);
+            if held.is_empty() {
+                if let Some(worker) = self.workers.get(&id) {
+                    let _ = worker.commands.send(WorkerCommand::Shutdown);
+                }
+                self.remove_worker(id, "it retired");
+                continue;
+            }
+            let mut takers: Vec<WorkerId> =
+                self.workers.iter().filter(|(_, w)| !w.retiring).map(|(id, _)| *id).collect();
+            takers.sort();
+            if takers.is_empty() {
+                continue;
+            }
+            let Some(worker) = self.workers.get_mut(&id) else { continue };
+            let address = worker.info.data_address.clone();
+            let mut plan: HashMap<WorkerId, Vec<InputLocation>> = HashMap::new();
+            for (i, key) in held.into_iter().enumerate() {
+                if worker.copying.insert(key.clone()) {
+                    plan.entry(takers[i % takers.len()])
+                        .or_default()
+                        .push(InputLocation { key, holder: address.clone() });
+                }
+            }
+            for (taker, values) in plan {
+                if let Some(w) = self.workers.get(&taker) {
+                    let _ = w.commands.send(WorkerCommand::Copy { values });
+                }
+            }
+        }
     }
 
     fn remove_worker(&mut self, id: WorkerId, why: &str) {
@@ -223,7 +412,8 @@ impl Cluster {
         match command {
             Command::Execute { worker, key } => self.execute(worker, key),
             Command::Release { worker, key } => {
-                if let Some(w) = self.workers.get(&worker) {
+                if let Some(w) = self.workers.get_mut(&worker) {
+                    w.copying.remove(&key);
                     let _ = w.commands.send(WorkerCommand::Release { key });
                 }
             }
@@ -239,6 +429,7 @@ impl Cluster {
                 }
             }
             Command::Forget { key } => {
+                self.activity.forgotten(&key.name);
                 self.tasks.remove(&key);
             }
         }
@@ -276,7 +467,7 @@ impl Cluster {
             }
         };
         if let Some(message) = failure {
-            self.commands_after(Event::TaskErred { worker: id, key, message });
+            self.state.handle_into(Event::TaskErred { worker: id, key, message }, &mut self.commands);
         }
     }
 
@@ -291,10 +482,5 @@ impl Cluster {
                 let _ = worker.commands.send(WorkerCommand::LoadModule { bytes: bytes.clone() });
             }
         });
-    }
-
-    /// Handles an event raised while carrying out commands; its commands join the queue.
-    fn commands_after(&mut self, event: Event) {
-        self.state.handle_into(event, &mut self.commands);
     }
 }

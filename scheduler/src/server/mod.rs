@@ -4,9 +4,12 @@
 //! (protocol version and token), then runs a reader and a writer task per connection.
 //! Readers forward batches of messages to one loop that owns the [`Cluster`]; writers
 //! batch whatever the loop queued for their connection. The state machine itself sees
-//! only events and never waits on a socket.
+//! only events and never waits on a socket. The [`http`] side (dashboard, JSON API,
+//! metrics, autoscaling hooks) asks the same loop.
 
 mod cluster;
+mod http;
+pub mod status;
 
 pub use cluster::ClusterConfig;
 use cluster::{Cluster, Inbound};
@@ -22,8 +25,8 @@ use tessera_core::{Error, Result};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc::{self, UnboundedSender};
 
-/// How often heartbeats are checked.
-const TICK: Duration = Duration::from_millis(500);
+/// How often heartbeats and retirements are checked and clients told the progress.
+const TICK: Duration = Duration::from_millis(250);
 
 /// Everything [`serve`] needs besides its listener.
 #[derive(Clone, Debug)]
@@ -34,8 +37,9 @@ pub struct SchedulerConfig {
     pub cluster: ClusterConfig,
 }
 
-/// Serves clients and workers on `listener` until the process ends.
-pub async fn serve(listener: TcpListener, config: SchedulerConfig) -> Result<()> {
+/// Serves clients and workers on `listener`, and the dashboard and HTTP API on
+/// `dashboard` when given, until the process ends.
+pub async fn serve(listener: TcpListener, dashboard: Option<TcpListener>, config: SchedulerConfig) -> Result<()> {
     let (inbound, mut events) = mpsc::unbounded_channel::<Inbound>();
     let mut cluster = Cluster::new(config.cluster.clone());
     tokio::spawn(async move {
@@ -54,6 +58,9 @@ pub async fn serve(listener: TcpListener, config: SchedulerConfig) -> Result<()>
         }
     });
     let token: Arc<str> = config.token.into();
+    if let Some(dashboard) = dashboard {
+        tokio::spawn(http::serve(dashboard, inbound.clone(), token.clone()));
+    }
     let next_id = Arc::new(AtomicU32::new(1));
     loop {
         let (stream, peer) = listener.accept().await.map_err(|e| Error::Connection(e.to_string()))?;

@@ -403,3 +403,21 @@ fn a_task_whose_inputs_cannot_be_fetched_runs_again_after_they_are_recomputed() 
     assert!(h.step(Event::InputsMissing { worker: A, key: k("b"), missing: vec![k("a")] }).is_empty());
     assert_eq!(h.finish(B, "b", 1), vec![ready(C1, "b"), release(B, "x"), release(A, "a")]);
 }
+
+#[test]
+fn a_moved_value_changes_holder_and_the_old_copy_is_released() {
+    let mut h = Harness::new(&[(A, 1), (B, 1)]);
+    h.submit(C1, vec![spec("a", &[])], &["a"]);
+    h.finish(A, "a", 4);
+    assert_eq!(h.0.held_by(A), [k("a")]);
+    assert_eq!(h.step(Event::ValueMoved { key: k("a"), from: A, to: B }), vec![release(A, "a")]);
+    assert_eq!(h.0.who_has(&k("a")), &[B]);
+    assert!(h.0.held_by(A).is_empty());
+    // A repeated report changes nothing; a copy made of a released key is dropped.
+    assert!(h.step(Event::ValueMoved { key: k("a"), from: A, to: B }).is_empty());
+    assert_eq!(h.0.who_has(&k("a")), &[B]);
+    let counts = h.0.count_by_state();
+    assert!(counts.contains(&(TaskState::Memory, 1)), "{counts:?}");
+    h.release(C1, &["a"]);
+    assert_eq!(h.step(Event::ValueMoved { key: k("a"), from: B, to: A }), vec![release(A, "a")]);
+}

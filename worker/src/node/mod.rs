@@ -183,6 +183,7 @@ impl Worker {
                     self.fetch(key, task, remote_inputs);
                 }
             }
+            WorkerCommand::Copy { values } => self.copy(values),
             WorkerCommand::Release { key } => self.store.remove(&key),
             WorkerCommand::Shutdown => return Flow::Stop,
         }
@@ -214,6 +215,31 @@ impl Worker {
             }
             let inputs_or_missing = if missing.is_empty() { Ok(fetched) } else { Err(missing) };
             let _ = inputs.send(Input::Fetched { key, task, inputs: inputs_or_missing });
+        });
+    }
+
+    /// Fetches values from a retiring worker and keeps them, then reports which arrived.
+    fn copy(&self, values: Vec<InputLocation>) {
+        let (peers, store, reports) = (self.peers.clone(), self.store.clone(), self.reports.clone());
+        tokio::spawn(async move {
+            let mut by_holder: HashMap<String, Vec<Key>> = HashMap::new();
+            for value in values {
+                by_holder.entry(value.holder).or_default().push(value.key);
+            }
+            let mut copied = Vec::new();
+            for (holder, keys) in by_holder {
+                match peers.fetch(&holder, keys).await {
+                    Ok(pairs) => {
+                        for (key, value) in pairs {
+                            let nbytes = value.nbytes() as u64;
+                            store.insert(key.clone(), value);
+                            copied.push((key, holder.clone(), nbytes));
+                        }
+                    }
+                    Err(e) => tracing::warn!("cannot copy values from retiring worker {holder}: {e}"),
+                }
+            }
+            let _ = reports.send(WorkerReport::Copied { values: copied });
         });
     }
 
