@@ -143,20 +143,22 @@ mod tests {
 
     #[test]
     fn metrics_are_prometheus_text() {
-        let mut status = Status::default();
-        status.cluster = ClusterInfo {
-            workers: vec![WorkerSummary {
-                name: "w0".into(),
-                data_address: "127.0.0.1:1".into(),
-                nthreads: 2,
-                held_keys: 3,
-                metrics: WorkerMetrics { memory_bytes: 1024, executing: 1, stored_keys: 3 },
-            }],
-            tasks: 5,
-            clients: 1,
+        let mut status = Status {
+            cluster: ClusterInfo {
+                workers: vec![WorkerSummary {
+                    name: "w0".into(),
+                    data_address: "127.0.0.1:1".into(),
+                    nthreads: 2,
+                    held_keys: 3,
+                    metrics: WorkerMetrics { memory_bytes: 1024, executing: 1, stored_keys: 3 },
+                }],
+                tasks: 5,
+                clients: 1,
+            },
+            finished_total: 9,
+            ..Status::default()
         };
         status.states.insert("memory".into(), 3);
-        status.finished_total = 9;
         let text = prometheus_text(&status);
         for line in [
             "# TYPE tessera_workers gauge",
