@@ -60,15 +60,62 @@ pub struct SchedulerOptions {
     pub worker_saturation: f64,
 }
 
+/// Where the scheduler is and the token it wants (`--scheduler` or `--scheduler-file`).
+#[derive(clap::Args)]
+pub struct SchedulerAddress {
+    /// The scheduler's address (tcp://host:port).
+    #[arg(long)]
+    scheduler: Option<String>,
+    /// The cluster described by this file (address and token).
+    #[arg(long)]
+    scheduler_file: Option<PathBuf>,
+    /// The cluster's token (default: from the scheduler file, else TESSERA_TOKEN).
+    #[arg(long)]
+    token: Option<String>,
+}
+
 /// Options of `tessera worker`.
+#[derive(clap::Args)]
 pub struct WorkerOptions {
-    pub scheduler: Option<String>,
-    pub scheduler_file: Option<PathBuf>,
-    pub token: Option<String>,
-    pub name: Option<String>,
-    pub nthreads: Option<usize>,
-    pub memory_limit: Option<u64>,
-    pub host: Option<String>,
+    #[command(flatten)]
+    scheduler: SchedulerAddress,
+    /// The worker's name (default: worker-PID).
+    #[arg(long)]
+    name: Option<String>,
+    /// Task threads (default: one per core).
+    #[arg(long)]
+    nthreads: Option<usize>,
+    /// Bytes of results to hold in memory, e.g. 4GiB.
+    #[arg(long, value_parser = parse_bytes)]
+    memory_limit: Option<u64>,
+    /// Above this fraction of the memory limit, results spill to local disk.
+    #[arg(long, default_value_t = 0.6, value_parser = fraction)]
+    memory_target_fraction: f64,
+    /// Above this fraction of the memory limit, the worker starts no new task.
+    #[arg(long, default_value_t = 0.8, value_parser = fraction)]
+    memory_pause_fraction: f64,
+    /// Where spilled results are written (default: the temporary directory).
+    #[arg(long)]
+    local_directory: Option<PathBuf>,
+    /// Abstract resources offered to tasks that need them: NAME=AMOUNT,… (GPU=2).
+    #[arg(long, value_parser = parse_resources)]
+    resources: Option<Resources>,
+    /// The interface the data port listens on (default: the one that reaches the
+    /// scheduler).
+    #[arg(long)]
+    host: Option<String>,
+}
+
+/// A worker's resources, `(name, amount)`.
+#[derive(Clone, Debug)]
+struct Resources(Vec<(String, f64)>);
+
+/// Parses a fraction between 0 and 1 (a memory threshold).
+fn fraction(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(f) if (0.0..=1.0).contains(&f) => Ok(f),
+        _ => Err(format!("{text:?} is not a fraction between 0 and 1")),
+    }
 }
 
 /// A token from the option, the environment, or 32 random hex digits.
@@ -127,17 +174,32 @@ pub fn scheduler(options: SchedulerOptions) -> Result<(), String> {
     })
 }
 
-/// Runs a worker until the scheduler tells it to stop or goes away.
-pub fn worker(options: WorkerOptions) -> Result<(), String> {
-    let (address, file_token) = match (&options.scheduler, &options.scheduler_file) {
-        (Some(address), _) => (address.clone(), None),
+/// The scheduler's address and token: from `--scheduler`, else the scheduler file; the
+/// token from `--token`, else the file, else `TESSERA_TOKEN`.
+fn resolve_scheduler(address: SchedulerAddress) -> Result<(String, String), String> {
+    let SchedulerAddress { scheduler, scheduler_file, token } = address;
+    let (address, file_token) = match (scheduler, scheduler_file) {
+        (Some(address), _) => (address, None),
         (None, Some(path)) => {
-            let file = SchedulerFile::read(path)?;
+            let file = SchedulerFile::read(&path)?;
             (file.address, Some(file.token))
         }
         (None, None) => return Err("give the scheduler's address (--scheduler) or --scheduler-file".into()),
     };
-    let token = options.token.or(file_token).or_else(|| std::env::var("TESSERA_TOKEN").ok()).unwrap_or_default();
+    let token = token.or(file_token).or_else(|| std::env::var("TESSERA_TOKEN").ok()).unwrap_or_default();
+    Ok((address, token))
+}
+
+/// Stops every worker of a cluster, then its scheduler.
+pub fn shutdown(address: SchedulerAddress) -> Result<(), String> {
+    let (address, token) = resolve_scheduler(address)?;
+    let client = tessera::Client::connect_with_token(&address, &token).map_err(|e| e.to_string())?;
+    client.shutdown().map_err(|e| e.to_string())
+}
+
+/// Runs a worker until the scheduler tells it to stop or goes away.
+pub fn worker(options: WorkerOptions) -> Result<(), String> {
+    let (address, token) = resolve_scheduler(options.scheduler)?;
     let nthreads = options.nthreads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let name = options.name.unwrap_or_else(|| format!("worker-{}", std::process::id()));
     let config = WorkerConfig {
@@ -146,6 +208,10 @@ pub fn worker(options: WorkerOptions) -> Result<(), String> {
         name,
         nthreads,
         memory_limit: options.memory_limit,
+        memory_target_fraction: options.memory_target_fraction,
+        memory_pause_fraction: options.memory_pause_fraction,
+        local_directory: options.local_directory,
+        resources: options.resources.map(|r| r.0).unwrap_or_default(),
         listen_host: options.host,
     };
     runtime()?.block_on(tessera_worker::node::run(config)).map_err(|e| e.to_string())
@@ -222,9 +288,33 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
     Ok((number * scale) as u64)
 }
 
+/// Parses `NAME=AMOUNT[,NAME=AMOUNT…]` (a worker's resources, e.g. `GPU=2,MEM=64e9`).
+fn parse_resources(text: &str) -> Result<Resources, String> {
+    text.split(',')
+        .map(|item| {
+            let (name, amount) =
+                item.split_once('=').ok_or_else(|| format!("{item:?} is not NAME=AMOUNT (in --resources {text:?})"))?;
+            let amount: f64 = amount.trim().parse().map_err(|_| format!("{amount:?} is not a number (in {item:?})"))?;
+            if name.trim().is_empty() || !(amount >= 0.0 && amount.is_finite()) {
+                return Err(format!("{item:?} needs a name and a non-negative amount"));
+            }
+            Ok((name.trim().to_string(), amount))
+        })
+        .collect::<Result<_, String>>()
+        .map(Resources)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::parse_bytes;
+    use super::{parse_bytes, parse_resources};
+
+    #[test]
+    fn resources_parse_as_named_amounts() {
+        assert_eq!(parse_resources("GPU=2, MEM=1e9").unwrap().0, [("GPU".to_string(), 2.0), ("MEM".to_string(), 1e9)]);
+        assert!(parse_resources("GPU").unwrap_err().contains("NAME=AMOUNT"));
+        assert!(parse_resources("GPU=lots").unwrap_err().contains("not a number"));
+        assert!(parse_resources("GPU=-1").unwrap_err().contains("non-negative"));
+    }
 
     #[test]
     fn byte_counts_parse_with_units() {

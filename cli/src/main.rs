@@ -73,31 +73,10 @@ enum Command {
         #[arg(long, default_value_t = 2.0)]
         worker_saturation: f64,
     },
+    /// Stops every worker of a cluster, then its scheduler.
+    Shutdown(cluster::SchedulerAddress),
     /// Runs a worker that joins a scheduler.
-    Worker {
-        /// The scheduler's address (tcp://host:port).
-        #[arg(long)]
-        scheduler: Option<String>,
-        /// Joins the scheduler described by this file (address and token).
-        #[arg(long)]
-        scheduler_file: Option<PathBuf>,
-        /// The cluster's token (default: from the scheduler file, else TESSERA_TOKEN).
-        #[arg(long)]
-        token: Option<String>,
-        /// The worker's name (default: worker-PID).
-        #[arg(long)]
-        name: Option<String>,
-        /// Task threads (default: one per core).
-        #[arg(long)]
-        nthreads: Option<usize>,
-        /// Bytes of results to hold in memory, e.g. 4GiB.
-        #[arg(long, value_parser = cluster::parse_bytes)]
-        memory_limit: Option<u64>,
-        /// The interface the data port listens on (default: the one that reaches the
-        /// scheduler).
-        #[arg(long)]
-        host: Option<String>,
-    },
+    Worker(cluster::WorkerOptions),
     /// Runs a scheduler and N worker processes on this machine.
     LocalCluster {
         /// Worker processes.
@@ -180,18 +159,8 @@ fn main() -> ExitCode {
             })
             .map_err(tessera::Error::Engine)
         }
-        Command::Worker { scheduler, scheduler_file, token, name, nthreads, memory_limit, host } => {
-            cluster::worker(cluster::WorkerOptions {
-                scheduler,
-                scheduler_file,
-                token,
-                name,
-                nthreads,
-                memory_limit,
-                host,
-            })
-            .map_err(tessera::Error::Engine)
-        }
+        Command::Worker(options) => cluster::worker(options).map_err(tessera::Error::Engine),
+        Command::Shutdown(address) => cluster::shutdown(address).map_err(tessera::Error::Engine),
         Command::LocalCluster { workers, nthreads, port, scheduler_file } => {
             cluster::local_cluster(workers, nthreads, port, scheduler_file).map_err(tessera::Error::Engine)
         }

@@ -3,7 +3,7 @@
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use tessera::array::{self, Array, Axes};
+use tessera::array::{self, Array, Axes, SliceArg};
 use tessera::{Client, Scalar};
 
 const TOKEN: &str = "loopback-test-token";
@@ -54,7 +54,12 @@ impl Cluster {
     }
 
     fn add_worker(&mut self, name: &str, token: &str) {
-        let child = self.worker_command(name, token).spawn().unwrap();
+        self.add_worker_with(name, token, &[]);
+    }
+
+    /// Starts a worker with extra command-line options.
+    fn add_worker_with(&mut self, name: &str, token: &str, options: &[&str]) {
+        let child = self.worker_command(name, token).args(options).spawn().unwrap();
         self.workers.push(child);
     }
 
@@ -328,4 +333,226 @@ fn retiring_a_worker_moves_its_data_first_and_it_exits_cleanly() {
     assert_eq!(running.join().unwrap().unwrap(), expected);
     let info = client.cluster_info().unwrap();
     assert_eq!(info.workers.iter().map(|w| w.name.as_str()).collect::<Vec<_>>(), ["w0"]);
+}
+
+/// Keys the scheduler says the workers hold, in all.
+fn held_on_workers(client: &Client) -> u64 {
+    client.cluster_info().unwrap().workers.iter().map(|w| w.held_keys).sum()
+}
+
+#[test]
+fn persist_and_futures_keep_results_on_workers_until_released() {
+    let cluster = Cluster::start(2);
+    let client = cluster.client();
+    client.wait_for_workers(2, JOIN_TIMEOUT).unwrap();
+    let local = Client::local_with(2, None).unwrap().with_progress(false);
+    let x = array::random::random_sample(&[400, 400], &[100, 100], 5).unwrap().mul(Scalar::F64(2.0)).unwrap();
+
+    let persisted = x.persist_with(&client).unwrap();
+    assert_eq!(held_on_workers(&client), 16, "the 16 persisted blocks stay on the workers");
+    let total = persisted.sum(Axes::All).unwrap();
+    let report = tempfile::tempdir().unwrap();
+    let page = report.path().join("report.html");
+    let remote = client.performance_report(&page, || total.compute_with(&client)).unwrap();
+    assert_eq!(remote, total.compute_with(&local).unwrap());
+    let page = std::fs::read_to_string(page).unwrap();
+    assert!(page.contains("<td>w0</td>") || page.contains("<td>w1</td>"), "the report names the workers: {page}");
+
+    // Futures of several results, gathered in order and seen once each as they finish.
+    let rows = |i: i64| SliceArg::Range { start: Some(i * 100), stop: Some((i + 1) * 100), step: 1 };
+    let parts: Vec<_> = (0..4).map(|i| persisted.slice(&[rows(i), SliceArg::Full]).unwrap()).collect();
+    let delayed: Vec<_> = parts.iter().map(|p| p.sum(Axes::All).unwrap().to_delayed().unwrap()).collect();
+    let futures = client.submit_all(&delayed).unwrap();
+    let mut finished: Vec<String> = tessera::as_completed(&futures).map(|f| f.key().to_string()).collect();
+    finished.sort();
+    let mut keys: Vec<String> = futures.iter().map(|f| f.key().to_string()).collect();
+    keys.sort();
+    assert_eq!(finished, keys);
+    let gathered = client.gather(&futures).unwrap();
+    for (part, value) in parts.iter().zip(&gathered) {
+        let expected = part.sum(Axes::All).unwrap().compute_with(&local).unwrap();
+        assert_eq!(value.as_chunk().unwrap(), &expected);
+    }
+
+    // Scattered data lives on a worker until its future is dropped.
+    let scattered = client.scatter([tessera::Value::Json(serde_json::json!({"a": 1}))]).unwrap();
+    assert_eq!(*client.gather(&scattered).unwrap()[0], tessera::Value::Json(serde_json::json!({"a": 1})));
+
+    drop((persisted, total, parts, delayed, futures, scattered));
+    cluster.wait_until_idle(&client);
+}
+
+#[test]
+fn a_cancelled_future_stops_its_work() {
+    let cluster = Cluster::start(1);
+    let client = cluster.client();
+    client.wait_for_workers(1, JOIN_TIMEOUT).unwrap();
+    let future = client.submit(&slow_work().to_delayed().unwrap()).unwrap();
+    let start = Instant::now();
+    while client.cluster_info().unwrap().tasks == 0 {
+        assert!(start.elapsed() < JOIN_TIMEOUT, "the work never reached the scheduler");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    future.cancel();
+    let err = future.result().unwrap_err().to_string();
+    assert!(err.contains("cancelled"), "{err}");
+    assert!(future.done());
+    cluster.wait_until_idle(&client);
+}
+
+#[test]
+fn a_computation_bigger_than_the_cluster_s_memory_completes_by_spilling() {
+    let mut cluster = Cluster::start(0);
+    let spill_root = tempfile::tempdir().unwrap();
+    let spill_dir = spill_root.path().to_str().unwrap();
+    for name in ["w0", "w1"] {
+        cluster.add_worker_with(name, TOKEN, &["--memory-limit", "8MiB", "--local-directory", spill_dir]);
+    }
+    let client = cluster.client();
+    client.wait_for_workers(2, JOIN_TIMEOUT).unwrap();
+    // 48 MB of results kept on two workers that may hold 16 MiB between them.
+    let x = array::random::random_sample(&[2000, 3000], &[500, 500], 9).unwrap();
+    let persisted = x.mul(Scalar::F64(3.0)).unwrap().persist_with(&client).unwrap();
+    let start = Instant::now();
+    let info = loop {
+        let info = client.cluster_info().unwrap();
+        let spilled: u64 = info.workers.iter().map(|w| w.metrics.spilled_bytes).sum();
+        if spilled >= 48_000_000 - 2 * 5_033_165 && info.workers.iter().all(|w| w.metrics.stored_keys > 0) {
+            break info;
+        }
+        assert!(start.elapsed() < JOIN_TIMEOUT, "the workers did not spill: {info:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    for w in &info.workers {
+        assert!(w.metrics.memory_bytes <= 5_033_165, "{} holds more than its target in memory: {w:?}", w.name);
+    }
+    let spill_files = std::fs::read_dir(spill_dir).unwrap().count();
+    assert_eq!(spill_files, 2, "one spill directory per worker");
+    let sums = persisted.sum(Axes::from(0)).unwrap();
+    let local = Client::local_with(2, None).unwrap().with_progress(false);
+    assert_eq!(
+        sums.compute_with(&client).unwrap(),
+        x.mul(Scalar::F64(3.0)).unwrap().sum(Axes::from(0)).unwrap().compute_with(&local).unwrap()
+    );
+    drop((persisted, sums));
+    cluster.wait_until_idle(&client);
+}
+
+/// Waits for `child` to exit; its exit status.
+fn wait_for_exit(child: &mut Child, what: &str) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(start.elapsed() < JOIN_TIMEOUT, "{what} did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn tessera_shutdown_stops_every_worker_and_the_scheduler() {
+    let mut cluster = Cluster::start(2);
+    let client = cluster.client();
+    client.wait_for_workers(2, JOIN_TIMEOUT).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["shutdown", "--scheduler", &cluster.address, "--token", TOKEN])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(wait_for_exit(&mut cluster.scheduler, "the scheduler").success());
+    for (i, worker) in cluster.workers.iter_mut().enumerate() {
+        assert!(wait_for_exit(worker, &format!("worker w{i}")).success());
+    }
+    let err = client.cluster_info().unwrap_err().to_string();
+    assert!(err.contains("connection"), "{err}");
+}
+
+#[test]
+fn the_embedded_engine_has_no_cluster_to_shut_down() {
+    let err = Client::local_with(1, None).unwrap().shutdown().unwrap_err().to_string();
+    assert!(err.contains("no cluster to shut down"), "{err}");
+}
+
+#[test]
+fn clients_coordinate_through_the_scheduler_and_a_dead_client_s_lock_is_passed_on() {
+    use tessera::coordination::{Event, Lock, Queue, Variable};
+    let cluster = Cluster::start(0);
+    let (a, b) = (cluster.client(), cluster.client());
+    let held_by_a = Lock::new(&a, "shared");
+    held_by_a.acquire().unwrap();
+    let waiting_in_b = Lock::new(&b, "shared");
+    assert!(!waiting_in_b.try_acquire_for(Duration::from_millis(100)).unwrap());
+
+    Queue::new(&a, "jobs").put(tessera::Value::Json(serde_json::json!("job-1"))).unwrap();
+    assert_eq!(Queue::new(&b, "jobs").get().unwrap(), tessera::Value::Json(serde_json::json!("job-1")));
+    Variable::new(&a, "v").set(tessera::Value::Bytes(vec![1, 2, 3])).unwrap();
+    assert_eq!(Variable::new(&b, "v").get(None).unwrap(), tessera::Value::Bytes(vec![1, 2, 3]));
+    Event::new(&b, "e").set().unwrap();
+    assert!(Event::new(&a, "e").wait(Some(Duration::from_secs(5))).unwrap());
+
+    // A's connection closes while it holds the lock: B gets it.
+    drop((held_by_a, a));
+    assert!(waiting_in_b.try_acquire_for(JOIN_TIMEOUT).unwrap());
+    waiting_in_b.release().unwrap();
+}
+
+#[test]
+fn tasks_needing_a_resource_run_only_on_workers_offering_it() {
+    let mut cluster = Cluster::start(1);
+    cluster.add_worker_with("gpu-worker", TOKEN, &["--resources", "GPU=1"]);
+    let client = cluster.client();
+    client.wait_for_workers(2, JOIN_TIMEOUT).unwrap();
+    let on_gpu = client.clone().with_resources(&[("GPU", 1.0)]);
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("report.html");
+    let remote = on_gpu.performance_report(&page, || pipeline(8).compute_with(&on_gpu)).unwrap();
+    let local = pipeline(8).compute_with(&Client::local_with(2, None).unwrap().with_progress(false)).unwrap();
+    assert_eq!(remote, local);
+    let page = std::fs::read_to_string(page).unwrap();
+    assert!(page.contains("<td>gpu-worker</td>"), "{page}");
+    assert!(!page.contains("<td>w0</td>"), "a task ran on the worker without a GPU: {page}");
+}
+
+#[test]
+fn wasm_tasks_run_on_remote_workers() {
+    let dir = match std::env::var("TESSERA_TEST_COMPONENTS") {
+        Ok(dir) if !dir.is_empty() => std::path::PathBuf::from(dir),
+        _ if std::env::var_os("TESSERA_REQUIRE_TEST_SERVICES").is_some() => {
+            panic!("TESSERA_TEST_COMPONENTS is not set but TESSERA_REQUIRE_TEST_SERVICES is")
+        }
+        _ => return eprintln!("skipping: TESSERA_TEST_COMPONENTS is not set (run `cargo xtask build-tasks`)"),
+    };
+    let cluster = Cluster::start(2);
+    let client = cluster.client();
+    client.wait_for_workers(2, JOIN_TIMEOUT).unwrap();
+    let local = Client::local_with(2, None).unwrap().with_progress(false);
+
+    // The gaussian component, uploaded once by this client, on blocks with halos.
+    let gaussian = tessera::wasm::Module::from_file(dir.join("gaussian.wasm")).unwrap();
+    let noise = array::random::random_sample(&[4, 60, 50], &[2, 30, 25], 4).unwrap();
+    let x = noise.mul(Scalar::F64(4000.0)).unwrap().astype(tessera::DType::U16).unwrap();
+    let params = serde_json::json!({ "sigma": [1.0, 1.5, 1.5], "truncate": 4.0 });
+    let smoothed = x
+        .map_overlap_wasm(
+            &gaussian.task("gaussian").unwrap(),
+            params,
+            &[4, 6, 6],
+            array::Boundary::Reflect,
+            tessera::DType::F32,
+        )
+        .unwrap();
+    let native = x.gaussian_filter(&[1.0, 1.5, 1.5]).unwrap();
+    assert_eq!(smoothed.compute_with(&client).unwrap(), native.compute_with(&local).unwrap());
+
+    // Delayed WASM calls: Monte-Carlo π from eight tasks, the same on any engine.
+    let pi = tessera::wasm::Module::from_file(dir.join("pi.wasm")).unwrap();
+    let params = serde_json::json!({ "samples": 100_000 });
+    let (sample, estimate) = (pi.task("sample").unwrap(), pi.task("estimate").unwrap());
+    let counts: Vec<tessera::delayed::Delayed> = (0..8).map(|_| sample.call(&params, &[])).collect();
+    let estimate = estimate.call(&params, &counts.iter().collect::<Vec<_>>());
+    let remote = estimate.compute_with(&client).unwrap();
+    assert_eq!(*remote, *estimate.compute_with(&local).unwrap(), "seeded from task keys, so equal everywhere");
+    let value = remote.as_chunk().unwrap().first().unwrap().to_f64();
+    assert!((value - std::f64::consts::PI).abs() < 0.02, "π ≈ {value}");
 }

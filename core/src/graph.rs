@@ -14,12 +14,19 @@ pub struct Task {
     pub op: Op,
     /// The keys whose values are the op's arguments.
     pub deps: Vec<Key>,
+    /// How many times the task is run again after it fails.
+    #[serde(default)]
+    pub retries: u32,
+    /// Abstract resources (such as `("GPU", 1.0)`) a worker must offer, and sets aside
+    /// while the task runs; empty for most tasks.
+    #[serde(default)]
+    pub resources: Vec<(String, f64)>,
 }
 
 impl Task {
-    /// A task running `op` over the values of `deps`.
+    /// A task running `op` over the values of `deps`, not retried, needing no resource.
     pub fn new(op: Op, deps: Vec<Key>) -> Self {
-        Task { op, deps }
+        Task { op, deps, retries: 0, resources: Vec::new() }
     }
 }
 
@@ -95,6 +102,25 @@ impl Graph {
         self.tasks
     }
 
+    /// The graph without its [`Op::Held`] tasks: what is sent to an engine, which
+    /// already holds those values.
+    pub fn without_held(self) -> Graph {
+        let mut tasks = self.tasks;
+        tasks.retain(|_, t| !matches!(t.op, Op::Held(_)));
+        Graph { tasks }
+    }
+
+    /// The graph with every task retried `retries` times after a failure and needing
+    /// `resources` (see [`Task::resources`]).
+    pub fn with_options(self, retries: u32, resources: &[(String, f64)]) -> Graph {
+        let mut tasks = self.tasks;
+        tasks.values_mut().for_each(|t| {
+            t.retries = retries;
+            t.resources = resources.to_vec();
+        });
+        Graph { tasks }
+    }
+
     /// Checks that every dependency has a task and that there is no cycle.
     pub fn validate(&self) -> Result<()> {
         for (k, t) in &self.tasks {
@@ -162,7 +188,7 @@ impl Graph {
         let dependents = self.dependents();
         let outputs: HashSet<&Key> = outputs.iter().collect();
         let inlined = |k: &Key| -> bool {
-            if outputs.contains(k) {
+            if outputs.contains(k) || matches!(self.tasks[k].op, Op::Held(_)) {
                 return false;
             }
             match dependents.get(k).map(Vec::as_slice) {

@@ -24,5 +24,5 @@ pub use dtype::{DType, Element, Scalar};
 pub use error::{Error, Result};
 pub use graph::{Graph, Task};
 pub use key::Key;
-pub use op::{NativeFn, Op};
+pub use op::{Held, NativeFn, Op};
 pub use value::Value;

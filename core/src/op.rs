@@ -27,6 +27,12 @@ pub enum Op {
     Fused(Fused),
     /// A task function of a WebAssembly component (user code, run sandboxed).
     Wasm(WasmTask),
+    /// A value the engine already holds for the client (a future's or a persisted
+    /// block's): never run, never fused, stripped by [`Graph::without_held`] before
+    /// a graph is submitted.
+    ///
+    /// [`Graph::without_held`]: crate::Graph::without_held
+    Held(Held),
 }
 
 impl Op {
@@ -40,6 +46,7 @@ impl Op {
             Op::Fused(_) => true,
             Op::Array(a) => a.is_blockwise(),
             Op::Wasm(w) => w.blockwise,
+            Op::Held(_) => false,
         }
     }
 
@@ -60,6 +67,7 @@ impl Op {
             Op::Native(f) => f.name.to_string(),
             Op::Fused(f) => f.steps.iter().map(|s| s.op.name()).collect::<Vec<_>>().join("+"),
             Op::Wasm(w) => w.task.clone(),
+            Op::Held(_) => "held".into(),
         }
     }
 }
@@ -454,5 +462,30 @@ impl Serialize for NativeFn {
 impl<'de> Deserialize<'de> for NativeFn {
     fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
         Err(serde::de::Error::custom("a native Rust closure cannot be deserialised"))
+    }
+}
+
+/// Keeps a value alive on the engine while any graph refers to it: the guard is
+/// whatever the client uses to say "I still want this key" (its submission), dropped
+/// with the last graph or future that names the key. It lives only in the client's
+/// process and refuses to serialise.
+#[derive(Clone)]
+pub struct Held(pub Arc<dyn std::any::Any + Send + Sync>);
+
+impl fmt::Debug for Held {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Held")
+    }
+}
+
+impl Serialize for Held {
+    fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+        Err(serde::ser::Error::custom("a held value is already on the engine; strip it with Graph::without_held"))
+    }
+}
+
+impl<'de> Deserialize<'de> for Held {
+    fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+        Err(serde::de::Error::custom("a held value cannot be deserialised"))
     }
 }

@@ -15,10 +15,12 @@
 //! - failures reach exactly the wanted keys downstream of them; lost values are
 //!   recomputed while still needed.
 //!
-//! See the [`state`] module for the task life cycle.
+//! See the [`state`] module for the task life cycle. [`coordination`] holds the locks,
+//! events, variables and queues clients share, also sans-IO.
 
 #![warn(missing_docs)]
 
+pub mod coordination;
 pub mod order;
 pub mod protocol;
 pub mod server;

@@ -14,23 +14,28 @@ pub struct ClientId(pub u32);
 
 /// The structure of one task: its key and the keys whose values it reads. What the
 /// task computes stays with the shell.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct TaskSpec {
     /// The key the task computes.
     pub key: Key,
     /// The keys the task reads, in argument order (repeats allowed).
     pub deps: Vec<Key>,
+    /// How many times the task is run again after it fails.
+    pub retries: u32,
+    /// Resources a worker must have free to run it (`(name, amount)`).
+    pub resources: Vec<(String, f64)>,
 }
 
 impl TaskSpec {
-    /// A task computing `key` from the values of `deps`.
+    /// A task computing `key` from the values of `deps`, not retried, needing no
+    /// resource.
     pub fn new(key: Key, deps: Vec<Key>) -> Self {
-        TaskSpec { key, deps }
+        TaskSpec { key, deps, retries: 0, resources: Vec::new() }
     }
 }
 
 /// Something that happened, told to [`State::handle`](crate::State::handle).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Event {
     /// A worker joined with `nthreads` threads (again: its thread count is updated).
     WorkerAdded {
@@ -38,6 +43,8 @@ pub enum Event {
         worker: WorkerId,
         /// How many tasks it may run at once.
         nthreads: usize,
+        /// The resources it offers (`(name, amount)`), for tasks that need some.
+        resources: Vec<(String, f64)>,
     },
     /// A worker died or left: its running tasks stopped and its data is gone.
     WorkerRemoved {

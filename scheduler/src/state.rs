@@ -80,6 +80,10 @@ struct Task {
     waiting_on: u32,
     /// How many workers died while running this task.
     kills: u32,
+    /// How many more times it is run again after failing.
+    retries: u32,
+    /// Resources a worker must set aside to run it.
+    resources: Vec<(String, f64)>,
     /// Processing: where it runs. Memory: who holds the value.
     worker: Option<WorkerId>,
     nbytes: u64,
@@ -131,6 +135,11 @@ pub struct State {
     doomed: Vec<TaskId>,
     /// Scratch for a submitted task's dependencies.
     dep_ids: Vec<TaskId>,
+    /// Queued tasks needing resources no worker has free; back in the ready queue once
+    /// resources may have freed up.
+    parked: Vec<TaskId>,
+    /// Resources may have freed up since tasks were parked.
+    unpark: bool,
 }
 
 impl Default for State {
@@ -155,6 +164,8 @@ impl State {
             recheck: Vec::new(),
             doomed: Vec::new(),
             dep_ids: Vec::new(),
+            parked: Vec::new(),
+            unpark: false,
         }
     }
 
@@ -168,7 +179,10 @@ impl State {
     /// Handles one event, appending the commands it leads to to `out`.
     pub fn handle_into(&mut self, event: Event, out: &mut Vec<Command>) {
         match event {
-            Event::WorkerAdded { worker, nthreads } => self.workers.add(worker, nthreads),
+            Event::WorkerAdded { worker, nthreads, resources } => {
+                self.workers.add(worker, nthreads, &resources);
+                self.unpark = true;
+            }
             Event::WorkerRemoved { worker } => self.remove_worker(worker, out),
             Event::GraphSubmitted { client, tasks, wanted } => self.submit(client, tasks, wanted, out),
             Event::TaskFinished { worker, key, nbytes } => self.finished(worker, key, nbytes, out),
@@ -234,7 +248,14 @@ impl State {
     fn submit(&mut self, client: ClientId, specs: Vec<TaskSpec>, wanted: Vec<Key>, out: &mut Vec<Command>) {
         let generation = self.generation;
         self.generation = self.generation.wrapping_add(1);
-        let (keys, deps): (Vec<Key>, Vec<Vec<Key>>) = specs.into_iter().map(|s| (s.key, s.deps)).unzip();
+        let mut options: Vec<(u32, Vec<(String, f64)>)> = Vec::with_capacity(specs.len());
+        let mut keys = Vec::with_capacity(specs.len());
+        let mut deps = Vec::with_capacity(specs.len());
+        for spec in specs {
+            keys.push(spec.key);
+            deps.push(spec.deps);
+            options.push((spec.retries, spec.resources));
+        }
         // The new specs: the first spec of each key not known yet. Dependencies are
         // resolved once, into a compressed edge list indexed by spec.
         let mut local: FxHashMap<&Key, u32> = FxHashMap::default();
@@ -274,6 +295,8 @@ impl State {
             let i = i as usize;
             let Some(key) = keys[i].take() else { continue };
             let id = self.alloc(key, Priority::new(generation, position as u32));
+            let task = &mut self.tasks[id.ix()];
+            (task.retries, task.resources) = std::mem::take(&mut options[i]);
             let mut problem = None;
             let mut dep_ids = std::mem::take(&mut self.dep_ids);
             for (dep, dep_key) in edges_of(i).iter().zip(&deps[i]) {
@@ -352,7 +375,7 @@ impl State {
         task.state = Memory;
         task.nbytes = nbytes;
         out.extend(task.wanted_by.iter().map(|&client| Command::Ready { client, key: key.clone() }));
-        self.workers.stop(worker, id);
+        self.stop_on(worker, id);
         self.recheck.push(id);
         self.unclaim_deps(id, Processing);
         for &(d, _) in &self.links[id.ix()].dependents {
@@ -374,8 +397,13 @@ impl State {
             return;
         }
         task.worker = None;
-        self.workers.stop(worker, id);
-        if task.waiters > 0 || !task.wanted_by.is_empty() {
+        self.stop_on(worker, id);
+        let task = &mut self.tasks[id.ix()];
+        let needed = task.waiters > 0 || !task.wanted_by.is_empty();
+        if needed && task.retries > 0 {
+            task.retries -= 1;
+            self.requeue(id, out);
+        } else if needed {
             let for_dependents = format!("dependency {key} failed: {message}");
             self.fail(id, message.into(), for_dependents.into(), out);
         } else {
@@ -404,7 +432,7 @@ impl State {
                 self.lose(d);
             }
         }
-        self.workers.stop(worker, id);
+        self.stop_on(worker, id);
         self.requeue(id, out);
     }
 
@@ -625,6 +653,14 @@ impl State {
         (missing, None)
     }
 
+    /// Records that task `id` no longer runs on `worker`, freeing its thread and
+    /// resources.
+    fn stop_on(&mut self, worker: WorkerId, id: TaskId) {
+        let needs = &self.tasks[id.ix()].resources;
+        self.workers.stop(worker, id, needs);
+        self.unpark |= !needs.is_empty();
+    }
+
     fn enqueue(&mut self, id: TaskId) {
         let task = &mut self.tasks[id.ix()];
         task.state = Queued;
@@ -632,7 +668,16 @@ impl State {
     }
 
     /// Assigns queued tasks, highest priority first, while a worker has a free thread.
+    /// A task needing resources no worker has free is parked until some free up.
     fn schedule(&mut self, out: &mut Vec<Command>) {
+        if std::mem::take(&mut self.unpark) {
+            for id in self.parked.drain(..) {
+                let task = &self.tasks[id.ix()];
+                if task.live && task.state == Queued {
+                    self.ready.push(Reverse((task.priority, id)));
+                }
+            }
+        }
         while let Some(&Reverse((priority, id))) = self.ready.peek() {
             let current =
                 self.tasks.get(id.ix()).is_some_and(|t| t.live && t.state == Queued && t.priority == priority);
@@ -648,9 +693,17 @@ impl State {
                 let dep = &tasks[d.ix()];
                 dep.worker.filter(|_| dep.state == Memory).map(|w| (w, dep.nbytes))
             });
-            let Some(worker) = self.workers.choose(holders) else { break };
+            let needs = &tasks[id.ix()].resources;
+            let Some(worker) = self.workers.choose(holders, needs) else {
+                if needs.is_empty() {
+                    break;
+                }
+                self.ready.pop();
+                self.parked.push(id);
+                continue;
+            };
             self.ready.pop();
-            self.workers.start(worker, id);
+            self.workers.start(worker, id, &self.tasks[id.ix()].resources);
             for &(d, _) in &self.links[id.ix()].deps {
                 let dep = &mut self.tasks[d.ix()];
                 dep.waiters -= 1;
@@ -695,6 +748,8 @@ impl State {
             readers: 0,
             waiting_on: 0,
             kills: 0,
+            retries: 0,
+            resources: Vec::new(),
             worker: None,
             nbytes: 0,
             wanted_by: Vec::new(),

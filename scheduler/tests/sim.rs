@@ -347,7 +347,7 @@ impl Sim {
         let worker = WorkerId(self.next_worker);
         self.next_worker += 1;
         self.workers.insert(worker, SimWorker { nthreads, running: 0, store: HashMap::new() });
-        self.event(Event::WorkerAdded { worker, nthreads });
+        self.event(Event::WorkerAdded { worker, nthreads, resources: Vec::new() });
     }
 
     fn remove_random_worker(&mut self) {

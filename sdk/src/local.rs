@@ -9,34 +9,74 @@
 //! Memory: when the values held exceed the memory limit, no new task starts while
 //! others are running (Dask's "pause"), so finishing tasks can release their inputs.
 
-use crate::client::{Engine, Progress};
+use crate::client::{Engine, Location, News, Progress, Ticket, await_answer};
 use crossbeam_channel::{Receiver, Sender, unbounded};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use tessera_core::wire::{ClusterInfo, WorkerMetrics, WorkerSummary};
+use std::time::Duration;
+use tessera_core::wire::{ClusterInfo, Coordinate, Coordinated, TaskRecord, WorkerMetrics, WorkerSummary};
 use tessera_core::{Error, Graph, Key, Result, Task, Value};
+use tessera_scheduler::coordination::{Answer, Coordination};
+use tessera_scheduler::server::status::Activity;
 use tessera_scheduler::{ClientId, Command, Event, State, TaskSpec, WorkerId};
 use tessera_worker::pool::{Job, Outcome, TaskPool};
 
 /// The single worker of the embedded engine.
 const LOCAL_WORKER: WorkerId = WorkerId(0);
 
-/// What a computation is told about each of its keys.
-type Reply = (Key, Result<Arc<Value>>);
+/// Its name in cluster info and task streams.
+const LOCAL_WORKER_NAME: &str = "local";
 
 enum Message {
-    Submit { graph: Graph, wanted: Vec<Key>, reply: Sender<Reply>, client: ClientId },
-    Release { client: ClientId, keys: Vec<Key> },
-    Info { reply: Sender<ClusterInfo> },
+    /// A new ticket (`news` set) or more keys for a known one (`news` empty).
+    Submit {
+        graph: Graph,
+        wanted: Vec<Key>,
+        news: Option<Sender<News>>,
+        client: ClientId,
+    },
+    Release {
+        client: ClientId,
+        keys: Vec<Key>,
+    },
+    Close {
+        client: ClientId,
+    },
+    Info {
+        reply: Sender<ClusterInfo>,
+    },
+    TaskStream {
+        reply: Sender<(f64, Vec<TaskRecord>)>,
+    },
+    Coordinate {
+        request: u64,
+        op: Coordinate,
+        answer: Sender<Coordinated>,
+    },
+    CancelWait {
+        request: u64,
+    },
     Done(Outcome),
+}
+
+/// The one client of the coordination primitives: every handle in this process.
+const COORDINATING_CLIENT: ClientId = ClientId(u32::MAX);
+
+/// A ticket of the embedded engine: a client of its scheduler.
+struct Submitter {
+    news: Sender<News>,
+    wanted: HashSet<Key>,
 }
 
 /// The in-process engine: a scheduler thread and a task pool.
 pub(crate) struct LocalEngine {
     messages: Sender<Message>,
     next_client: std::sync::atomic::AtomicU32,
+    next_request: std::sync::atomic::AtomicU64,
     progress: Arc<Progress>,
+    /// Never sends: the engine lives as long as the process.
+    never_closed: Receiver<()>,
 }
 
 impl LocalEngine {
@@ -58,38 +98,103 @@ impl LocalEngine {
             memory_limit,
             running: 0,
             paused: VecDeque::new(),
-            replies: HashMap::new(),
+            submitters: HashMap::new(),
+            coordination: Coordination::default(),
+            coordinating: HashMap::new(),
+            activity: Activity::default(),
             progress: progress.clone(),
             commands: Vec::new(),
         };
-        state.handle_into(Event::WorkerAdded { worker: LOCAL_WORKER, nthreads }, &mut scheduler.commands);
+        state.handle_into(
+            Event::WorkerAdded { worker: LOCAL_WORKER, nthreads, resources: Vec::new() },
+            &mut scheduler.commands,
+        );
         std::thread::Builder::new()
             .name("tessera-scheduler".into())
             .spawn(move || scheduler.run(state, rx))
             .map_err(|e| Error::Engine(format!("cannot start the scheduler thread: {e}")))?;
-        Ok(LocalEngine { messages: tx, next_client: Default::default(), progress })
+        Ok(LocalEngine {
+            messages: tx,
+            next_client: Default::default(),
+            next_request: Default::default(),
+            progress,
+            never_closed: crossbeam_channel::never(),
+        })
+    }
+}
+
+impl LocalEngine {
+    fn send(&self, message: Message) -> Result<()> {
+        self.messages.send(message).map_err(|_| Error::Engine("the local engine has stopped".into()))
     }
 }
 
 impl Engine for LocalEngine {
-    fn compute(&self, graph: Graph, keys: &[Key]) -> Result<Vec<Arc<Value>>> {
-        graph.validate()?;
+    fn submit(&self, graph: Graph, keys: &[Key]) -> Result<(Ticket, Receiver<News>)> {
+        if let Some((key, task)) = graph.iter().find(|(_, t)| !t.resources.is_empty()) {
+            return Err(Error::invalid(
+                "resources",
+                format!(
+                    "task {key} needs {:?}, but the embedded engine offers no resources; run it on a cluster \
+                     whose workers offer them (tessera worker --resources)",
+                    task.resources
+                ),
+            ));
+        }
         let client = ClientId(self.next_client.fetch_add(1, Ordering::Relaxed));
-        let (reply, answers) = unbounded();
-        self.messages
-            .send(Message::Submit { graph, wanted: keys.to_vec(), reply, client })
-            .map_err(|_| Error::Engine("the local engine has stopped".into()))?;
-        let result = collect(keys, &answers);
-        let _ = self.messages.send(Message::Release { client, keys: keys.to_vec() });
-        result
+        let (news, receiver) = unbounded();
+        self.send(Message::Submit { graph, wanted: keys.to_vec(), news: Some(news), client })?;
+        Ok((Ticket::from(client.0), receiver))
+    }
+
+    fn resubmit(&self, ticket: Ticket, keys: &[Key]) -> Result<()> {
+        let client = client_of(ticket);
+        self.send(Message::Submit { graph: Graph::new(), wanted: keys.to_vec(), news: None, client })
+    }
+
+    fn fetch(&self, located: Vec<(Key, Location)>) -> (HashMap<Key, Arc<Value>>, Vec<Key>) {
+        let mut values = HashMap::with_capacity(located.len());
+        let mut lost = Vec::new();
+        for (key, location) in located {
+            match location {
+                Location::Here(value) => {
+                    values.insert(key, value);
+                }
+                Location::At(_) => lost.push(key),
+            }
+        }
+        (values, lost)
+    }
+
+    fn release(&self, ticket: Ticket, keys: &[Key]) {
+        let _ = self.send(Message::Release { client: client_of(ticket), keys: keys.to_vec() });
+    }
+
+    fn close(&self, ticket: Ticket) {
+        let _ = self.send(Message::Close { client: client_of(ticket) });
     }
 
     fn cluster_info(&self) -> Result<ClusterInfo> {
         let (reply, answer) = unbounded();
-        self.messages
-            .send(Message::Info { reply })
-            .map_err(|_| Error::Engine("the local engine has stopped".into()))?;
+        self.send(Message::Info { reply })?;
         answer.recv().map_err(|_| Error::Engine("the local engine has stopped".into()))
+    }
+
+    fn task_stream(&self) -> Result<(f64, Vec<TaskRecord>)> {
+        let (reply, answer) = unbounded();
+        self.send(Message::TaskStream { reply })?;
+        answer.recv().map_err(|_| Error::Engine("the local engine has stopped".into()))
+    }
+
+    fn shutdown(&self) -> Result<()> {
+        Err(Error::invalid("shutdown", "the embedded engine has no cluster to shut down; it stops with its process"))
+    }
+
+    fn coordinate(&self, op: Coordinate, timeout: Option<Duration>) -> Result<Option<Coordinated>> {
+        let request = self.next_request.fetch_add(1, Ordering::Relaxed);
+        let (answer, answered) = crossbeam_channel::bounded(1);
+        self.send(Message::Coordinate { request, op, answer })?;
+        await_answer(&answered, &self.never_closed, timeout, || self.send(Message::CancelWait { request }))
     }
 
     fn progress(&self) -> &Progress {
@@ -97,13 +202,9 @@ impl Engine for LocalEngine {
     }
 }
 
-fn collect(keys: &[Key], answers: &Receiver<Reply>) -> Result<Vec<Arc<Value>>> {
-    let mut values: HashMap<Key, Arc<Value>> = HashMap::with_capacity(keys.len());
-    while values.len() < keys.len() {
-        let (key, result) = answers.recv().map_err(|_| Error::Engine("the local engine has stopped".into()))?;
-        values.insert(key, result?);
-    }
-    keys.iter().map(|k| values.get(k).cloned().ok_or_else(|| Error::Engine(format!("no result for {k}")))).collect()
+/// The scheduler's client for `ticket` (tickets are client ids here).
+fn client_of(ticket: Ticket) -> ClientId {
+    ClientId(ticket as u32)
 }
 
 /// State of the scheduler thread.
@@ -115,7 +216,10 @@ struct Scheduler {
     memory_limit: Option<u64>,
     running: usize,
     paused: VecDeque<Key>,
-    replies: HashMap<ClientId, Sender<Reply>>,
+    submitters: HashMap<ClientId, Submitter>,
+    coordination: Coordination,
+    coordinating: HashMap<u64, Sender<Coordinated>>,
+    activity: Activity,
     progress: Arc<Progress>,
     commands: Vec<Command>,
 }
@@ -125,30 +229,50 @@ impl Scheduler {
         self.apply(&mut state);
         for message in messages {
             match message {
-                Message::Submit { graph, wanted, reply, client } => {
-                    self.replies.insert(client, reply);
+                Message::Submit { graph, wanted, news, client } => {
+                    if let Some(news) = news {
+                        self.submitters.insert(client, Submitter { news, wanted: HashSet::new() });
+                    }
+                    let Some(submitter) = self.submitters.get_mut(&client) else { continue };
+                    submitter.wanted.extend(wanted.iter().cloned());
                     let mut specs = Vec::with_capacity(graph.len());
                     for (key, task) in graph.into_tasks() {
                         if !self.tasks.contains_key(&key) {
                             self.progress.submitted.fetch_add(1, Ordering::Relaxed);
                         }
-                        specs.push(TaskSpec { key: key.clone(), deps: task.deps.clone() });
+                        specs.push(TaskSpec {
+                            key: key.clone(),
+                            deps: task.deps.clone(),
+                            retries: task.retries,
+                            resources: task.resources.clone(),
+                        });
                         self.tasks.entry(key).or_insert_with(|| Arc::new(task));
                     }
                     state.handle_into(Event::GraphSubmitted { client, tasks: specs, wanted }, &mut self.commands);
                 }
                 Message::Release { client, keys } => {
-                    self.replies.remove(&client);
+                    if let Some(submitter) = self.submitters.get_mut(&client) {
+                        keys.iter().for_each(|k| {
+                            submitter.wanted.remove(k);
+                        });
+                    }
                     state.handle_into(Event::KeysReleased { client, keys }, &mut self.commands);
+                }
+                Message::Close { client } => {
+                    if let Some(submitter) = self.submitters.remove(&client) {
+                        let keys = submitter.wanted.into_iter().collect();
+                        state.handle_into(Event::KeysReleased { client, keys }, &mut self.commands);
+                    }
                 }
                 Message::Info { reply } => {
                     let metrics = WorkerMetrics {
                         memory_bytes: self.stored_bytes,
+                        spilled_bytes: 0,
                         executing: (self.running + self.paused.len()) as u32,
                         stored_keys: self.store.len() as u64,
                     };
                     let worker = WorkerSummary {
-                        name: "local".into(),
+                        name: LOCAL_WORKER_NAME.into(),
                         data_address: String::new(),
                         nthreads: self.pool.nthreads() as u32,
                         held_keys: self.store.len() as u64,
@@ -157,12 +281,27 @@ impl Scheduler {
                     let _ = reply.send(ClusterInfo {
                         workers: vec![worker],
                         tasks: state.task_count() as u64,
-                        clients: self.replies.len() as u32,
+                        clients: self.submitters.len() as u32,
                     });
+                }
+                Message::TaskStream { reply } => {
+                    let _ = reply.send(self.activity.task_stream());
+                }
+                Message::Coordinate { request, op, answer } => {
+                    self.coordinating.insert(request, answer);
+                    let answers = self.coordination.request(COORDINATING_CLIENT, request, op);
+                    self.answer(answers);
+                }
+                Message::CancelWait { request } => {
+                    self.coordinating.remove(&request);
+                    let answers = self.coordination.cancel(COORDINATING_CLIENT, request);
+                    self.answer(answers);
                 }
                 Message::Done(outcome) => {
                     self.running -= 1;
                     self.progress.finished.fetch_add(1, Ordering::Relaxed);
+                    let (key, duration_s) = (&outcome.key, outcome.duration.as_secs_f64());
+                    self.activity.finished(key.to_string(), &key.name, LOCAL_WORKER_NAME, duration_s);
                     let event = match outcome.result {
                         Ok(value) => {
                             let nbytes = value.nbytes() as u64;
@@ -184,6 +323,15 @@ impl Scheduler {
         }
     }
 
+    /// Sends coordination answers to the requests that asked.
+    fn answer(&mut self, answers: Vec<Answer>) {
+        for ((_, request), reply) in answers {
+            if let Some(asker) = self.coordinating.remove(&request) {
+                let _ = asker.send(reply);
+            }
+        }
+    }
+
     /// Carries out the scheduler's commands, starting queued tasks while memory allows,
     /// until nothing is left to do.
     fn apply(&mut self, state: &mut State) {
@@ -200,13 +348,15 @@ impl Scheduler {
                         self.tasks.remove(&key);
                     }
                     Command::Ready { client, key } => {
-                        if let (Some(reply), Some(value)) = (self.replies.get(&client), self.store.get(&key)) {
-                            let _ = reply.send((key, Ok(value.clone())));
+                        if let (Some(submitter), Some(value)) = (self.submitters.get(&client), self.store.get(&key)) {
+                            let _ = submitter.news.send((key, Ok(Location::Here(value.clone()))));
                         }
                     }
                     Command::Erred { client, key, message } => {
-                        if let Some(reply) = self.replies.get(&client) {
-                            let _ = reply.send((key.clone(), Err(Error::TaskFailed { key: key.to_string(), message })));
+                        if let Some(submitter) = self.submitters.get(&client) {
+                            let _ = submitter
+                                .news
+                                .send((key.clone(), Err(Error::TaskFailed { key: key.to_string(), message })));
                         }
                     }
                 }

@@ -1,47 +1,95 @@
 //! The engine behind [`Client::connect`](crate::Client::connect): a scheduler and its
 //! workers in other processes, reached over TCP.
 //!
-//! A computation sends its graph to the scheduler, waits for a `Ready` (or `Erred`)
-//! reply per wanted key, fetches the values straight from the workers holding them,
-//! then releases the keys. A background task reads the scheduler's replies and hands
-//! each to the computation waiting for that key, so one client can run several
-//! computations at once; each client has its own results.
+//! A submission sends its graph to the scheduler, which answers `Ready` (or `Erred`)
+//! per wanted key; values are fetched straight from the workers holding them. A
+//! background task reads the scheduler's replies and hands each to every submission
+//! (ticket) wanting that key, so one client can run many computations and hold many
+//! futures at once. The scheduler sees one client per connection: a key is released
+//! there when the last ticket wanting it lets go.
 
-use crate::client::{Engine, Progress};
+use crate::client::{Engine, Location, News, Progress, Ticket, await_answer};
 use crossbeam_channel::{Receiver, Sender, unbounded};
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tessera_core::wire::fetch::Peers;
-use tessera_core::wire::{ClientMessage, ClientReply, ClusterInfo, Hello, ModuleBytes, PROTOCOL_VERSION, Role, frame};
+use tessera_core::wire::{
+    ClientMessage, ClientReply, ClusterInfo, Coordinate, Coordinated, Hello, ModuleBytes, PROTOCOL_VERSION, Role,
+    TaskRecord, frame,
+};
 use tessera_core::{Error, Graph, Key, Op, Result, Value};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc::{self, UnboundedSender};
 
-/// Computations waiting for news of their keys.
-type Waiting = Arc<Mutex<HashMap<Key, Vec<Sender<ClientReply>>>>>;
+/// The tickets of this connection and the keys each wants.
+#[derive(Default)]
+struct Registry {
+    next_ticket: Ticket,
+    tickets: HashMap<Ticket, (Sender<News>, HashSet<Key>)>,
+    /// For each wanted key, the tickets wanting it.
+    by_key: HashMap<Key, Vec<Ticket>>,
+}
 
-/// How often results whose holder died are asked for again before giving up.
-const MAX_GATHER_RETRIES: u32 = 20;
+impl Registry {
+    /// Sends news of `key` to every ticket wanting it.
+    fn announce(&self, key: &Key, result: &Result<Location>) {
+        for ticket in self.by_key.get(key).into_iter().flatten() {
+            if let Some((news, _)) = self.tickets.get(ticket) {
+                let _ = news.send((key.clone(), result.clone()));
+            }
+        }
+    }
 
-/// The pause before asking again, times the attempt number (the scheduler needs a
-/// moment to notice a dead worker).
-const GATHER_BACKOFF: Duration = Duration::from_millis(50);
+    /// Drops `ticket`'s interest in `keys`; returns the keys no ticket wants any more.
+    fn release(&mut self, ticket: Ticket, keys: impl IntoIterator<Item = Key>) -> Vec<Key> {
+        let mut unwanted = Vec::new();
+        for key in keys {
+            if let Some(tickets) = self.by_key.get_mut(&key) {
+                tickets.retain(|&t| t != ticket);
+                if tickets.is_empty() {
+                    self.by_key.remove(&key);
+                    unwanted.push(key);
+                }
+            }
+        }
+        unwanted
+    }
+}
 
-/// Callers of [`Engine::cluster_info`], answered in order.
-type InfoWaiting = Arc<Mutex<VecDeque<Sender<ClusterInfo>>>>;
+/// How long a shutdown may take before the client gives up waiting.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Callers waiting for one kind of answer from the scheduler, answered in order.
+type Askers<T> = Arc<Mutex<VecDeque<Sender<T>>>>;
+
+/// Pops the oldest asker and hands it `answer`.
+fn answer_next<T>(askers: &Askers<T>, answer: T) {
+    if let Some(asker) = askers.lock().unwrap_or_else(PoisonError::into_inner).pop_front() {
+        let _ = asker.send(answer);
+    }
+}
 
 /// A connection to a scheduler.
 pub(crate) struct RemoteEngine {
     runtime: tokio::runtime::Runtime,
     messages: UnboundedSender<ClientMessage>,
-    waiting: Waiting,
-    info_waiting: InfoWaiting,
+    registry: Arc<Mutex<Registry>>,
+    info_waiting: Askers<ClusterInfo>,
+    stream_waiting: Askers<(f64, Vec<TaskRecord>)>,
     peers: Arc<Peers>,
     uploaded: Mutex<HashSet<String>>,
     progress: Arc<Progress>,
+    /// Disconnected when the scheduler closes the connection.
+    closed: Receiver<()>,
+    /// Coordination requests waiting for their answer, by request number.
+    coordinating: Coordinating,
+    next_request: AtomicU64,
 }
+
+/// Coordination requests waiting for their answer, by request number.
+type Coordinating = Arc<Mutex<HashMap<u64, Sender<Coordinated>>>>;
 
 impl RemoteEngine {
     /// Connects to the scheduler at `address` (`host:port`, optionally prefixed with
@@ -54,9 +102,12 @@ impl RemoteEngine {
             .enable_all()
             .build()
             .map_err(|e| Error::Engine(format!("cannot start the client's I/O thread: {e}")))?;
-        let waiting: Waiting = Arc::default();
-        let info_waiting: InfoWaiting = Arc::default();
+        let registry: Arc<Mutex<Registry>> = Arc::default();
+        let info_waiting: Askers<ClusterInfo> = Arc::default();
+        let stream_waiting: Askers<(f64, Vec<TaskRecord>)> = Arc::default();
         let progress: Arc<Progress> = Arc::default();
+        let (closing, closed) = crossbeam_channel::bounded::<()>(0);
+        let coordinating: Coordinating = Arc::default();
         let hello = Hello { version: PROTOCOL_VERSION, token: token.to_string(), role: Role::Client };
         let messages = runtime.block_on(async {
             let mut stream = TcpStream::connect(&address)
@@ -67,50 +118,61 @@ impl RemoteEngine {
             let (mut reader, writer) = stream.into_split();
             let (messages, queued) = mpsc::unbounded_channel();
             tokio::spawn(frame::send_batches(writer, queued));
-            let waiting = waiting.clone();
+            let registry = registry.clone();
             let info_waiting = info_waiting.clone();
+            let stream_waiting = stream_waiting.clone();
             let progress = progress.clone();
+            let closing = closing;
+            let coordinating = coordinating.clone();
             tokio::spawn(async move {
                 let mut buf = Vec::new();
                 while let Ok(Some(replies)) = frame::read::<_, Vec<ClientReply>>(&mut reader, &mut buf).await {
-                    let mut waiting = waiting.lock().unwrap_or_else(PoisonError::into_inner);
+                    let registry = registry.lock().unwrap_or_else(PoisonError::into_inner);
                     for reply in replies {
-                        let key = match &reply {
-                            ClientReply::Ready { key, .. } | ClientReply::Erred { key, .. } => key,
+                        match reply {
+                            ClientReply::Ready { key, holder } => registry.announce(&key, &Ok(Location::At(holder))),
+                            ClientReply::Erred { key, message } => {
+                                let error = Error::TaskFailed { key: key.to_string(), message };
+                                registry.announce(&key, &Err(error));
+                            }
                             ClientReply::Progress { finished_total } => {
-                                progress.finished.store(*finished_total, Ordering::Relaxed);
-                                continue;
+                                progress.finished.store(finished_total, Ordering::Relaxed);
                             }
-                            ClientReply::Info(info) => {
-                                if let Some(asker) =
-                                    info_waiting.lock().unwrap_or_else(PoisonError::into_inner).pop_front()
-                                {
-                                    let _ = asker.send(info.clone());
+                            ClientReply::Coordinated { request, reply } => {
+                                let asker =
+                                    coordinating.lock().unwrap_or_else(PoisonError::into_inner).remove(&request);
+                                if let Some(asker) = asker {
+                                    let _ = asker.send(reply);
                                 }
-                                continue;
                             }
-                        };
-                        if let Some(senders) = waiting.remove(key) {
-                            senders.iter().for_each(|s| {
-                                let _ = s.send(reply.clone());
-                            });
+                            ClientReply::Info(info) => answer_next(&info_waiting, info),
+                            ClientReply::TaskStream { now_s, records } => {
+                                answer_next(&stream_waiting, (now_s, records))
+                            }
                         }
                     }
                 }
                 // Dropping every sender wakes the waiting callers with an error.
-                waiting.lock().unwrap_or_else(PoisonError::into_inner).clear();
+                registry.lock().unwrap_or_else(PoisonError::into_inner).tickets.clear();
                 info_waiting.lock().unwrap_or_else(PoisonError::into_inner).clear();
+                stream_waiting.lock().unwrap_or_else(PoisonError::into_inner).clear();
+                coordinating.lock().unwrap_or_else(PoisonError::into_inner).clear();
+                drop(closing);
             });
             Ok::<_, Error>(messages)
         })?;
         Ok(RemoteEngine {
             runtime,
             messages,
-            waiting,
+            registry,
             info_waiting,
+            stream_waiting,
             peers: Arc::new(Peers::new(token.to_string(), Role::Client)),
             uploaded: Mutex::new(HashSet::new()),
             progress,
+            closed,
+            coordinating,
+            next_request: AtomicU64::new(0),
         })
     }
 
@@ -149,40 +211,75 @@ impl RemoteEngine {
     }
 
     fn send(&self, message: ClientMessage) -> Result<()> {
+        if let Err(crossbeam_channel::TryRecvError::Disconnected) = self.closed.try_recv() {
+            return Err(Error::Connection("the scheduler closed the connection".into()));
+        }
         self.messages.send(message).map_err(|_| Error::Connection("the connection to the scheduler is closed".into()))
     }
 
-    /// Waits for every key's reply; returns the holder of each, in `keys` order.
-    fn await_keys(&self, keys: &[Key], replies: &Receiver<ClientReply>) -> Result<Vec<String>> {
-        let mut holders: HashMap<&Key, String> = HashMap::with_capacity(keys.len());
-        while holders.len() < keys.len() {
-            let reply = replies.recv().map_err(|_| Error::Connection("lost the connection to the scheduler".into()))?;
-            match reply {
-                ClientReply::Ready { key, holder } => {
-                    if let Some(k) = keys.iter().find(|k| **k == key) {
-                        holders.insert(k, holder);
-                    }
-                }
-                ClientReply::Erred { key, message } => {
-                    return Err(Error::TaskFailed { key: key.to_string(), message });
-                }
-                ClientReply::Info(_) | ClientReply::Progress { .. } => {}
-            }
-        }
-        Ok(keys.iter().map(|k| holders[k].clone()).collect())
+    fn registry(&self) -> std::sync::MutexGuard<'_, Registry> {
+        self.registry.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Fetches the values of `keys` from their holders into `values`; returns the keys
-    /// whose holders could not give them (a holder that died since it was announced).
-    fn gather(&self, keys: &[Key], holders: Vec<String>, values: &mut HashMap<Key, Arc<Value>>) -> Vec<Key> {
-        let mut by_holder: HashMap<String, Vec<Key>> = HashMap::new();
-        for (key, holder) in keys.iter().zip(holders) {
-            by_holder.entry(holder).or_default().push(key.clone());
+    /// Sends `message` and waits for the answer `askers` will be handed.
+    fn ask<T>(&self, askers: &Askers<T>, message: ClientMessage) -> Result<T> {
+        let (asker, answer) = unbounded();
+        askers.lock().unwrap_or_else(PoisonError::into_inner).push_back(asker);
+        self.send(message)?;
+        crossbeam_channel::select! {
+            recv(answer) -> a => a.map_err(|_| Error::Connection("lost the connection to the scheduler".into())),
+            recv(self.closed) -> _ => Err(Error::Connection("lost the connection to the scheduler".into())),
         }
-        let fetched = self.runtime.block_on(futures::future::join_all(by_holder.into_iter().map(|(holder, keys)| {
-            let peers = self.peers.clone();
-            async move { peers.fetch(&holder, keys.clone()).await.map_err(|_| keys) }
-        })));
+    }
+
+    /// Tells the scheduler this client no longer wants `keys`.
+    fn send_release(&self, keys: Vec<Key>) {
+        if !keys.is_empty() {
+            let _ = self.send(ClientMessage::Release { keys });
+        }
+    }
+}
+
+impl Engine for RemoteEngine {
+    fn submit(&self, graph: Graph, keys: &[Key]) -> Result<(Ticket, Receiver<News>)> {
+        let modules = self.modules_to_upload(&graph)?;
+        let (news, receiver) = unbounded();
+        let ticket = {
+            let mut registry = self.registry();
+            let ticket = registry.next_ticket;
+            registry.next_ticket += 1;
+            let wanted: HashSet<Key> = keys.iter().cloned().collect();
+            for key in &wanted {
+                registry.by_key.entry(key.clone()).or_default().push(ticket);
+            }
+            registry.tickets.insert(ticket, (news, wanted));
+            ticket
+        };
+        let tasks = graph.into_tasks().into_iter().map(|(k, t)| (k, Arc::new(t))).collect();
+        self.send(ClientMessage::Submit { tasks, wanted: keys.to_vec(), modules })?;
+        Ok((ticket, receiver))
+    }
+
+    fn resubmit(&self, _ticket: Ticket, keys: &[Key]) -> Result<()> {
+        self.send(ClientMessage::Submit { tasks: Vec::new(), wanted: keys.to_vec(), modules: Vec::new() })
+    }
+
+    fn fetch(&self, located: Vec<(Key, Location)>) -> (HashMap<Key, Arc<Value>>, Vec<Key>) {
+        let mut values = HashMap::with_capacity(located.len());
+        let mut by_holder: HashMap<String, Vec<Key>> = HashMap::new();
+        for (key, location) in located {
+            match location {
+                Location::Here(value) => {
+                    values.insert(key, value);
+                }
+                Location::At(holder) => by_holder.entry(holder).or_default().push(key),
+            }
+        }
+        let fetched =
+            self.runtime.block_on(::futures::future::join_all(by_holder.into_iter().map(|(holder, keys)| {
+                let peers = self.peers.clone();
+                async move { peers.fetch(&holder, keys.clone()).await.map_err(|_| keys) }
+            })));
         let mut lost = Vec::new();
         for result in fetched {
             match result {
@@ -190,71 +287,58 @@ impl RemoteEngine {
                 Err(keys) => lost.extend(keys),
             }
         }
-        lost
+        (values, lost)
     }
 
-    /// Registers `reply` as waiting for news of `keys`.
-    fn wait_for(&self, keys: &[Key], reply: &Sender<ClientReply>) {
-        let mut waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
-        keys.iter().for_each(|k| waiting.entry(k.clone()).or_default().push(reply.clone()));
-    }
-
-    /// Stops waiting for news of `keys` on `reply`.
-    fn stop_waiting(&self, keys: &[Key], reply: &Sender<ClientReply>) {
-        let mut waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
-        for key in keys {
-            if let Some(senders) = waiting.get_mut(key) {
-                senders.retain(|s| !s.same_channel(reply));
-                if senders.is_empty() {
-                    waiting.remove(key);
-                }
+    fn release(&self, ticket: Ticket, keys: &[Key]) {
+        let unwanted = {
+            let mut registry = self.registry();
+            if let Some((_, wanted)) = registry.tickets.get_mut(&ticket) {
+                keys.iter().for_each(|k| {
+                    wanted.remove(k);
+                });
             }
-        }
+            registry.release(ticket, keys.iter().cloned())
+        };
+        self.send_release(unwanted);
     }
 
-    /// Waits for `keys` and gathers them. Keys whose holder died before they were
-    /// fetched are asked for again: the scheduler recomputes them and says so.
-    fn results(
-        &self,
-        keys: &[Key],
-        reply: &Sender<ClientReply>,
-        replies: &Receiver<ClientReply>,
-    ) -> Result<Vec<Arc<Value>>> {
-        let mut values = HashMap::with_capacity(keys.len());
-        let mut pending = keys.to_vec();
-        for attempt in 0..=MAX_GATHER_RETRIES {
-            let holders = self.await_keys(&pending, replies)?;
-            pending = self.gather(&pending, holders, &mut values);
-            if pending.is_empty() {
-                return Ok(keys.iter().map(|k| values[k].clone()).collect());
+    fn close(&self, ticket: Ticket) {
+        let unwanted = {
+            let mut registry = self.registry();
+            match registry.tickets.remove(&ticket) {
+                Some((_, wanted)) => registry.release(ticket, wanted),
+                None => Vec::new(),
             }
-            std::thread::sleep(GATHER_BACKOFF * (attempt + 1));
-            self.wait_for(&pending, reply);
-            self.send(ClientMessage::Submit { tasks: Vec::new(), wanted: pending.clone(), modules: Vec::new() })?;
-        }
-        Err(Error::Connection(format!("could not fetch {} from any worker", pending[0])))
-    }
-}
-
-impl Engine for RemoteEngine {
-    fn compute(&self, graph: Graph, keys: &[Key]) -> Result<Vec<Arc<Value>>> {
-        graph.validate()?;
-        let modules = self.modules_to_upload(&graph)?;
-        let (reply, replies) = unbounded();
-        self.wait_for(keys, &reply);
-        let tasks = graph.into_tasks().into_iter().map(|(k, t)| (k, Arc::new(t))).collect();
-        self.send(ClientMessage::Submit { tasks, wanted: keys.to_vec(), modules })?;
-        let result = self.results(keys, &reply, &replies);
-        self.stop_waiting(keys, &reply);
-        self.send(ClientMessage::Release { keys: keys.to_vec() })?;
-        result
+        };
+        self.send_release(unwanted);
     }
 
     fn cluster_info(&self) -> Result<ClusterInfo> {
-        let (asker, answer) = unbounded();
-        self.info_waiting.lock().unwrap_or_else(PoisonError::into_inner).push_back(asker);
-        self.send(ClientMessage::Info)?;
-        answer.recv().map_err(|_| Error::Connection("lost the connection to the scheduler".into()))
+        self.ask(&self.info_waiting, ClientMessage::Info)
+    }
+
+    fn task_stream(&self) -> Result<(f64, Vec<TaskRecord>)> {
+        self.ask(&self.stream_waiting, ClientMessage::TaskStream)
+    }
+
+    fn shutdown(&self) -> Result<()> {
+        self.send(ClientMessage::Shutdown)?;
+        match self.closed.recv_timeout(SHUTDOWN_TIMEOUT) {
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => Ok(()),
+            _ => Err(Error::Connection(format!("the scheduler did not stop within {SHUTDOWN_TIMEOUT:?}"))),
+        }
+    }
+
+    fn coordinate(&self, op: Coordinate, timeout: Option<Duration>) -> Result<Option<Coordinated>> {
+        let request = self.next_request.fetch_add(1, Ordering::Relaxed);
+        let (answer, answered) = crossbeam_channel::bounded(1);
+        self.coordinating.lock().unwrap_or_else(PoisonError::into_inner).insert(request, answer);
+        self.send(ClientMessage::Coordinate { request, op })?;
+        await_answer(&answered, &self.closed, timeout, || {
+            self.coordinating.lock().unwrap_or_else(PoisonError::into_inner).remove(&request);
+            self.send(ClientMessage::CancelWait { request })
+        })
     }
 
     fn progress(&self) -> &Progress {
@@ -262,10 +346,16 @@ impl Engine for RemoteEngine {
     }
 }
 
-/// The bytes of a component loaded in this process, by sha256.
+/// The bytes of a component loaded in this process, by sha256 (none without the
+/// `local` feature, which is what loads components).
+#[cfg(feature = "local")]
 fn module_bytes(sha256: &str) -> Option<Arc<Vec<u8>>> {
-    #[cfg(feature = "local")]
-    return crate::wasm::loaded_bytes(sha256);
-    #[cfg(not(feature = "local"))]
-    return None;
+    crate::wasm::loaded_bytes(sha256)
+}
+
+/// The bytes of a component loaded in this process: none without the `local` feature,
+/// which is what loads components.
+#[cfg(not(feature = "local"))]
+fn module_bytes(_sha256: &str) -> Option<Arc<Vec<u8>>> {
+    None
 }

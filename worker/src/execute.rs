@@ -25,6 +25,7 @@ pub fn execute(key: &Key, op: &Op, args: &[Arc<Value>], log: &mut String) -> Res
             run.output.append_to(log);
             run.result.map(Arc::new)
         }
+        Op::Held(_) => Err(Error::Engine(format!("task {key} is a value held by the engine and is never run"))),
     }
 }
 

@@ -14,8 +14,11 @@
 //! | anyone → worker data port | requester → worker | [`DataRequest`] |
 //! | | worker → requester | [`DataReply`] |
 
+pub mod coordination;
 pub mod fetch;
 pub mod frame;
+
+pub use coordination::{Coordinate, Coordinated};
 
 use crate::graph::Task;
 use crate::key::Key;
@@ -24,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// Bumped whenever a message changes shape; peers of another version are refused.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The first message on every connection.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -59,6 +62,8 @@ pub struct WorkerInfo {
     pub memory_limit: Option<u64>,
     /// `host:port` where peers and clients fetch its data.
     pub data_address: String,
+    /// Abstract resources it offers (`--resources GPU=2`), by name.
+    pub resources: Vec<(String, f64)>,
 }
 
 /// The answer to a [`Hello`].
@@ -95,6 +100,39 @@ pub enum ClientMessage {
     },
     /// Asks for a [`ClusterInfo`] (answered with [`ClientReply::Info`]).
     Info,
+    /// Stops every worker, then the scheduler.
+    Shutdown,
+    /// A request to a lock, event, variable or queue, answered with
+    /// [`ClientReply::Coordinated`] carrying the same `request` number.
+    Coordinate {
+        /// The client's number for this request.
+        request: u64,
+        /// What to do.
+        op: Coordinate,
+    },
+    /// The client stopped waiting for `request` (its timeout passed): a lock granted
+    /// to it in the meantime is released.
+    CancelWait {
+        /// The request.
+        request: u64,
+    },
+    /// Asks for the recently finished tasks (answered with [`ClientReply::TaskStream`]).
+    TaskStream,
+}
+
+/// One finished task, for task streams and performance reports.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TaskRecord {
+    /// The task's key.
+    pub key: String,
+    /// Its group.
+    pub group: String,
+    /// The worker that ran it.
+    pub worker: String,
+    /// When it started, in seconds since the scheduler started.
+    pub start_s: f64,
+    /// How long it ran, in seconds.
+    pub duration_s: f64,
 }
 
 /// A task component's bytes with their sha256 (the name graphs call it by).
@@ -125,6 +163,21 @@ pub enum ClientReply {
     },
     /// The answer to [`ClientMessage::Info`].
     Info(ClusterInfo),
+    /// The answer to [`ClientMessage::TaskStream`]: the scheduler's clock (seconds since
+    /// it started) and the most recently finished tasks, oldest first.
+    TaskStream {
+        /// Seconds since the scheduler started.
+        now_s: f64,
+        /// The finished tasks.
+        records: Vec<TaskRecord>,
+    },
+    /// The answer to a [`ClientMessage::Coordinate`].
+    Coordinated {
+        /// The request it answers.
+        request: u64,
+        /// The answer.
+        reply: Coordinated,
+    },
     /// Tasks finished on the cluster so far (sent a few times a second while it
     /// changes), for progress bars.
     Progress {
@@ -241,6 +294,8 @@ pub enum WorkerReport {
 pub struct WorkerMetrics {
     /// Bytes of results held in memory.
     pub memory_bytes: u64,
+    /// Bytes of results spilled to the worker's local disk.
+    pub spilled_bytes: u64,
     /// Tasks running or waiting for a thread.
     pub executing: u32,
     /// Results held.

@@ -9,6 +9,7 @@
 //! holds nothing the scheduler tells it to shut down. Nothing is recomputed.
 
 use super::status::{Activity, AdaptiveTarget, RetireRequest, Retired, Status};
+use crate::coordination::{Answer, Coordination};
 use crate::{ClientId, Command, Event, State, TaskSpec, TaskState, WorkerId};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -23,6 +24,9 @@ use tokio::sync::oneshot;
 
 /// Work a new worker should be able to finish in, for the adaptive target.
 const TARGET_DURATION_S: f64 = 5.0;
+
+/// How long a shutting-down scheduler waits for its workers to leave.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Assumed run time of a task before any has been measured (as Dask's default).
 const UNKNOWN_TASK_DURATION_S: f64 = 0.5;
@@ -100,11 +104,18 @@ pub(crate) struct Cluster {
     activity: Activity,
     /// `finished_total` last sent to clients.
     progress_sent: u64,
+    /// Locks, events, variables and queues shared by the clients.
+    coordination: Coordination,
+    /// When a client asked the whole cluster to shut down.
+    shutdown_since: Option<Instant>,
+    /// Fired once the shutdown is complete: the server stops.
+    stop: Option<oneshot::Sender<()>>,
 }
 
 impl Cluster {
-    /// A cluster with no workers and no clients yet.
-    pub(crate) fn new(config: ClusterConfig) -> Self {
+    /// A cluster with no workers and no clients yet; `stop` fires when a client has
+    /// shut the cluster down.
+    pub(crate) fn new(config: ClusterConfig, stop: oneshot::Sender<()>) -> Self {
         Cluster {
             config,
             state: State::new(),
@@ -115,6 +126,9 @@ impl Cluster {
             clients: HashMap::new(),
             activity: Activity::default(),
             progress_sent: 0,
+            coordination: Coordination::default(),
+            shutdown_since: None,
+            stop: Some(stop),
         }
     }
 
@@ -134,7 +148,8 @@ impl Cluster {
                     copying: HashSet::new(),
                 };
                 self.workers.insert(id, worker);
-                self.event(Event::WorkerAdded { worker: id, nthreads: slots });
+                let resources = self.workers[&id].info.resources.clone();
+                self.event(Event::WorkerAdded { worker: id, nthreads: slots, resources });
             }
             Inbound::FromWorker { id, reports } => {
                 let Some(worker) = self.workers.get_mut(&id) else { return };
@@ -144,7 +159,10 @@ impl Cluster {
                 }
                 self.progress_retirements();
             }
-            Inbound::WorkerLeft { id } => self.remove_worker(id, "its connection closed"),
+            Inbound::WorkerLeft { id } => {
+                self.remove_worker(id, "its connection closed");
+                self.finish_shutdown();
+            }
             Inbound::ClientJoined { id, replies } => {
                 self.clients.insert(id, Client { replies, wanted: HashSet::new() });
             }
@@ -158,6 +176,8 @@ impl Cluster {
                     let keys: Vec<Key> = client.wanted.into_iter().collect();
                     self.event(Event::KeysReleased { client: id, keys });
                 }
+                let answers = self.coordination.client_left(id);
+                self.answer(answers);
             }
             Inbound::Status { reply } => {
                 let _ = reply.send(self.status());
@@ -177,6 +197,7 @@ impl Cluster {
                     self.remove_worker(id, "it missed its heartbeats");
                 }
                 self.progress_retirements();
+                self.finish_shutdown();
                 let finished_total = self.activity.finished_total();
                 if finished_total != self.progress_sent {
                     self.progress_sent = finished_total;
@@ -185,6 +206,35 @@ impl Cluster {
                     }
                 }
             }
+        }
+    }
+
+    /// Sends coordination answers to the clients that asked.
+    fn answer(&self, answers: Vec<Answer>) {
+        for ((client, request), reply) in answers {
+            if let Some(c) = self.clients.get(&client) {
+                let _ = c.replies.send(ClientReply::Coordinated { request, reply });
+            }
+        }
+    }
+
+    /// Tells every worker to stop; the server stops once they have left.
+    fn shutdown(&mut self) {
+        tracing::info!(workers = self.workers.len(), "a client shut the cluster down");
+        for worker in self.workers.values() {
+            let _ = worker.commands.send(WorkerCommand::Shutdown);
+        }
+        self.shutdown_since.get_or_insert_with(Instant::now);
+        self.finish_shutdown();
+    }
+
+    /// Stops the server when a shutdown has emptied the cluster (or waited long enough).
+    fn finish_shutdown(&mut self) {
+        if let Some(since) = self.shutdown_since
+            && (self.workers.is_empty() || since.elapsed() > SHUTDOWN_GRACE)
+            && let Some(stop) = self.stop.take()
+        {
+            let _ = stop.send(());
         }
     }
 
@@ -240,7 +290,12 @@ impl Cluster {
                 }
                 let mut specs = Vec::with_capacity(tasks.len());
                 for (key, task) in tasks {
-                    specs.push(TaskSpec::new(key.clone(), task.deps.clone()));
+                    specs.push(TaskSpec {
+                        key: key.clone(),
+                        deps: task.deps.clone(),
+                        retries: task.retries,
+                        resources: task.resources.clone(),
+                    });
                     if let std::collections::hash_map::Entry::Vacant(slot) = self.tasks.entry(key) {
                         self.activity.submitted(&slot.key().name, task.deps.iter().map(|d| &d.name));
                         slot.insert(task);
@@ -255,6 +310,21 @@ impl Cluster {
                     });
                 }
                 self.event(Event::KeysReleased { client: id, keys });
+            }
+            ClientMessage::Shutdown => self.shutdown(),
+            ClientMessage::TaskStream => {
+                if let Some(client) = self.clients.get(&id) {
+                    let (now_s, records) = self.activity.task_stream();
+                    let _ = client.replies.send(ClientReply::TaskStream { now_s, records });
+                }
+            }
+            ClientMessage::Coordinate { request, op } => {
+                let answers = self.coordination.request(id, request, op);
+                self.answer(answers);
+            }
+            ClientMessage::CancelWait { request } => {
+                let answers = self.coordination.cancel(id, request);
+                self.answer(answers);
             }
             ClientMessage::Info => {
                 if let Some(client) = self.clients.get(&id) {
@@ -346,7 +416,8 @@ impl Cluster {
                 names.push(worker.info.name.clone());
                 tracing::info!(worker = %worker.info.name, "retiring worker");
             }
-            self.event(Event::WorkerAdded { worker: id, nthreads: 0 });
+            let resources = self.workers.get(&id).map(|w| w.info.resources.clone()).unwrap_or_default();
+            self.event(Event::WorkerAdded { worker: id, nthreads: 0, resources });
         }
         Ok(Retired { workers: names })
     }

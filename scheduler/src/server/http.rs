@@ -127,6 +127,12 @@ fn prometheus_text(status: &Status) -> String {
         &per_worker(&|w| w.metrics.memory_bytes as f64),
     );
     family(
+        "tessera_worker_spilled_bytes",
+        "gauge",
+        "Bytes of results a worker has spilled to its local disk.",
+        &per_worker(&|w| w.metrics.spilled_bytes as f64),
+    );
+    family(
         "tessera_worker_executing_tasks",
         "gauge",
         "Tasks running or waiting for a thread on a worker.",
@@ -150,7 +156,7 @@ mod tests {
                     data_address: "127.0.0.1:1".into(),
                     nthreads: 2,
                     held_keys: 3,
-                    metrics: WorkerMetrics { memory_bytes: 1024, executing: 1, stored_keys: 3 },
+                    metrics: WorkerMetrics { memory_bytes: 1024, spilled_bytes: 4096, executing: 1, stored_keys: 3 },
                 }],
                 tasks: 5,
                 clients: 1,
@@ -166,6 +172,7 @@ mod tests {
             "tessera_tasks{state=\"memory\"} 3",
             "tessera_tasks_finished_total 9",
             "tessera_worker_memory_bytes{worker=\"w0\"} 1024",
+            "tessera_worker_spilled_bytes{worker=\"w0\"} 4096",
             "tessera_worker_threads{worker=\"w0\"} 2",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");

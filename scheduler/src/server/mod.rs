@@ -38,10 +38,11 @@ pub struct SchedulerConfig {
 }
 
 /// Serves clients and workers on `listener`, and the dashboard and HTTP API on
-/// `dashboard` when given, until the process ends.
+/// `dashboard` when given, until a client shuts the cluster down.
 pub async fn serve(listener: TcpListener, dashboard: Option<TcpListener>, config: SchedulerConfig) -> Result<()> {
     let (inbound, mut events) = mpsc::unbounded_channel::<Inbound>();
-    let mut cluster = Cluster::new(config.cluster.clone());
+    let (stop, mut stopped) = tokio::sync::oneshot::channel();
+    let mut cluster = Cluster::new(config.cluster.clone(), stop);
     tokio::spawn(async move {
         let mut batch = Vec::new();
         while events.recv_many(&mut batch, 1024).await > 0 {
@@ -63,7 +64,13 @@ pub async fn serve(listener: TcpListener, dashboard: Option<TcpListener>, config
     }
     let next_id = Arc::new(AtomicU32::new(1));
     loop {
-        let (stream, peer) = listener.accept().await.map_err(|e| Error::Connection(e.to_string()))?;
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => accepted.map_err(|e| Error::Connection(e.to_string()))?,
+            _ = &mut stopped => {
+                tracing::info!("the cluster is shut down");
+                return Ok(());
+            }
+        };
         let (inbound, token, next_id) = (inbound.clone(), token.clone(), next_id.clone());
         tokio::spawn(async move {
             if let Err(e) = connection(stream, inbound, &token, next_id.fetch_add(1, Ordering::Relaxed)).await {

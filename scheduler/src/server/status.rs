@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 use tessera_core::wire::ClusterInfo;
+pub use tessera_core::wire::TaskRecord;
 
 /// Finished tasks remembered for the task stream.
 const STREAM_LENGTH: usize = 2000;
@@ -45,21 +46,6 @@ pub struct GroupProgress {
     pub mean_duration_s: f64,
 }
 
-/// One finished task, for the task stream.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct TaskRecord {
-    /// The task's key.
-    pub key: String,
-    /// Its group.
-    pub group: String,
-    /// The worker that ran it.
-    pub worker: String,
-    /// When it started, in seconds since the scheduler started.
-    pub start_s: f64,
-    /// How long it ran, in seconds.
-    pub duration_s: f64,
-}
-
 /// The answer of `GET /api/v1/adaptive-target`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct AdaptiveTarget {
@@ -89,9 +75,10 @@ pub struct Retired {
     pub workers: Vec<String>,
 }
 
-/// Per-group counters, the task stream and the group graph, kept by the cluster loop.
+/// Per-group counters, the task stream and the group graph, kept by a scheduler's
+/// loop (the cluster's, or the embedded engine's).
 #[derive(Debug)]
-pub(crate) struct Activity {
+pub struct Activity {
     started: Instant,
     groups: BTreeMap<Arc<str>, GroupCounters>,
     edges: BTreeSet<(Arc<str>, Arc<str>)>,
@@ -125,7 +112,7 @@ impl Default for Activity {
 
 impl Activity {
     /// A new task of group `group` reading tasks of `dep_groups`.
-    pub(crate) fn submitted<'a>(&mut self, group: &Arc<str>, dep_groups: impl Iterator<Item = &'a Arc<str>>) {
+    pub fn submitted<'a>(&mut self, group: &Arc<str>, dep_groups: impl Iterator<Item = &'a Arc<str>>) {
         let counters = self.groups.entry(group.clone()).or_default();
         counters.total += 1;
         counters.live += 1;
@@ -137,7 +124,7 @@ impl Activity {
     }
 
     /// A task finished on `worker` after `duration_s`.
-    pub(crate) fn finished(&mut self, key: String, group: &Arc<str>, worker: &str, duration_s: f64) {
+    pub fn finished(&mut self, key: String, group: &Arc<str>, worker: &str, duration_s: f64) {
         if let Some(counters) = self.groups.get_mut(group) {
             counters.done += 1;
             counters.duration_sum_s += duration_s;
@@ -159,14 +146,14 @@ impl Activity {
     }
 
     /// A task of `group` failed.
-    pub(crate) fn erred(&mut self, group: &Arc<str>) {
+    pub fn erred(&mut self, group: &Arc<str>) {
         if let Some(counters) = self.groups.get_mut(group) {
             counters.erred += 1;
         }
     }
 
     /// The scheduler forgot a task of `group`; a group with no task left disappears.
-    pub(crate) fn forgotten(&mut self, group: &Arc<str>) {
+    pub fn forgotten(&mut self, group: &Arc<str>) {
         if let Some(counters) = self.groups.get_mut(group) {
             counters.live = counters.live.saturating_sub(1);
             if counters.live == 0 {
@@ -177,17 +164,23 @@ impl Activity {
     }
 
     /// Tasks finished since the start.
-    pub(crate) fn finished_total(&self) -> u64 {
+    pub fn finished_total(&self) -> u64 {
         self.finished_total
     }
 
     /// Mean measured task duration, if any task finished.
-    pub(crate) fn mean_duration_s(&self) -> Option<f64> {
+    pub fn mean_duration_s(&self) -> Option<f64> {
         (self.durations.1 > 0).then(|| self.durations.0 / self.durations.1 as f64)
     }
 
+    /// Seconds since the activity started (the clock of [`TaskRecord::start_s`]) and
+    /// the task stream.
+    pub fn task_stream(&self) -> (f64, Vec<TaskRecord>) {
+        (self.started.elapsed().as_secs_f64(), self.stream.iter().cloned().collect())
+    }
+
     /// Fills the activity parts of a [`Status`].
-    pub(crate) fn report(&self, status: &mut Status) {
+    pub fn report(&self, status: &mut Status) {
         status.groups = self
             .groups
             .iter()

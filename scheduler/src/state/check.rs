@@ -32,6 +32,7 @@ impl State {
             return Err(format!("{free_threads} free threads counted as {}", self.workers.free_threads()));
         }
         let queued: HashSet<(TaskId, _)> = self.ready.iter().map(|e| (e.0.1, e.0.0)).collect();
+        let parked: HashSet<TaskId> = self.parked.iter().copied().collect();
         for (i, task) in self.tasks.iter().enumerate().filter(|(_, t)| t.live) {
             let id = TaskId(i as u32);
             let key = &task.key;
@@ -93,8 +94,10 @@ impl State {
                 Waiting | Queued if dep_erred => Some("computing with an erred dependency"),
                 Waiting if missing == 0 || task.waiting_on != missing => Some("waiting on the wrong count"),
                 Queued if missing != 0 => Some("queued before its dependencies are in memory"),
+                Queued if parked.contains(&id) && task.resources.is_empty() => Some("parked without resource needs"),
+                Queued if parked.contains(&id) => None,
                 Queued if !queued.contains(&(id, task.priority)) => Some("queued but not in the ready queue"),
-                Queued if free_threads > 0 => Some("queued while a thread is free"),
+                Queued if free_threads > 0 && task.resources.is_empty() => Some("queued while a thread is free"),
                 Processing if processing.get(&id) != task.worker.as_ref() => Some("processing on another worker"),
                 Memory if !needed && task.readers == 0 => Some("held but neither needed nor read"),
                 Memory if task.worker.is_none_or(|w| !self.workers.contains(w)) => Some("held by an unknown worker"),

@@ -22,7 +22,7 @@ impl Harness {
     fn new(workers: &[(WorkerId, usize)]) -> Self {
         let mut h = Harness(State::new());
         for &(worker, nthreads) in workers {
-            assert!(h.step(Event::WorkerAdded { worker, nthreads }).is_empty());
+            assert!(h.step(Event::WorkerAdded { worker, nthreads, resources: Vec::new() }).is_empty());
         }
         h
     }
@@ -97,7 +97,7 @@ fn a_chain_walks_through_every_state() {
     assert!(out.is_empty(), "no worker yet: {out:?}");
     assert_eq!(h.state("a"), Some(TaskState::Queued));
     assert_eq!(h.state("b"), Some(TaskState::Waiting));
-    assert_eq!(h.step(Event::WorkerAdded { worker: A, nthreads: 1 }), vec![exec(A, "a")]);
+    assert_eq!(h.step(Event::WorkerAdded { worker: A, nthreads: 1, resources: Vec::new() }), vec![exec(A, "a")]);
     assert_eq!(h.state("a"), Some(TaskState::Processing));
     assert_eq!(h.finish(A, "a", 8), vec![exec(A, "b")]);
     assert_eq!(h.state("a"), Some(TaskState::Memory));
@@ -121,7 +121,11 @@ fn queued_tasks_wait_for_a_free_thread() {
     assert_eq!(executed(&out), ["t0", "t1"]);
     assert_eq!(h.state("t2"), Some(TaskState::Queued));
     assert_eq!(h.finish(A, "t1", 1), vec![ready(C1, "t1"), exec(A, "t2")]);
-    assert_eq!(h.step(Event::WorkerAdded { worker: A, nthreads: 3 }), vec![exec(A, "t3")], "one more thread");
+    assert_eq!(
+        h.step(Event::WorkerAdded { worker: A, nthreads: 3, resources: Vec::new() }),
+        vec![exec(A, "t3")],
+        "one more thread"
+    );
     assert_eq!(h.state("t4"), Some(TaskState::Queued));
 }
 
@@ -153,7 +157,7 @@ fn later_submissions_run_after_earlier_ones() {
     let mut h = Harness::new(&[]);
     h.submit(C1, vec![spec("p", &["p0"]), spec("p0", &[])], &["p"]);
     h.submit(C2, vec![spec("q", &[])], &["q"]);
-    assert_eq!(h.step(Event::WorkerAdded { worker: A, nthreads: 1 }), vec![exec(A, "p0")]);
+    assert_eq!(h.step(Event::WorkerAdded { worker: A, nthreads: 1, resources: Vec::new() }), vec![exec(A, "p0")]);
     // p0 then p (first submission) before q, although q was ready all along.
     assert_eq!(executed(&h.finish(A, "p0", 1)), ["p"]);
     assert_eq!(executed(&h.finish(A, "p", 1)), ["q"]);
@@ -232,7 +236,7 @@ fn a_removed_worker_s_work_and_data_are_redone_elsewhere() {
     h.submit(C1, vec![spec("a", &[]), spec("b", &["a"])], &["b"]);
     h.finish(A, "a", 1);
     assert_eq!(h.state("b"), Some(TaskState::Processing));
-    h.step(Event::WorkerAdded { worker: B, nthreads: 1 });
+    h.step(Event::WorkerAdded { worker: B, nthreads: 1, resources: Vec::new() });
     // b goes back to the queue, a's only copy is gone: recompute a, then b.
     assert_eq!(h.step(Event::WorkerRemoved { worker: A }), vec![exec(B, "a")]);
     assert_eq!(h.state("b"), Some(TaskState::Waiting));
@@ -249,7 +253,7 @@ fn a_task_running_elsewhere_keeps_going_when_an_input_is_lost() {
     assert_eq!(h.finish(B, "x", 5), vec![exec(B, "b")]);
     // A dies with a and c: c runs again, which needs a again; b on B already read a.
     let a2 = WorkerId(0);
-    h.step(Event::WorkerAdded { worker: a2, nthreads: 1 });
+    h.step(Event::WorkerAdded { worker: a2, nthreads: 1, resources: Vec::new() });
     assert_eq!(h.step(Event::WorkerRemoved { worker: A }), vec![exec(a2, "a")]);
     assert_eq!(h.state("b"), Some(TaskState::Processing));
     assert_eq!(h.finish(B, "b", 1), vec![ready(C1, "b"), release(B, "x")]);
@@ -266,14 +270,14 @@ fn a_queued_task_whose_input_is_lost_waits_again() {
     );
     h.finish(A, "a", 1);
     // No free thread anywhere when b becomes ready.
-    h.step(Event::WorkerAdded { worker: A, nthreads: 0 });
-    h.step(Event::WorkerAdded { worker: B, nthreads: 0 });
+    h.step(Event::WorkerAdded { worker: A, nthreads: 0, resources: Vec::new() });
+    h.step(Event::WorkerAdded { worker: B, nthreads: 0, resources: Vec::new() });
     assert!(h.finish(B, "x", 1).is_empty());
     assert_eq!(h.state("b"), Some(TaskState::Queued));
     assert!(h.step(Event::WorkerRemoved { worker: A }).is_empty());
     assert_eq!(h.state("b"), Some(TaskState::Waiting));
     assert_eq!(h.state("a"), Some(TaskState::Queued));
-    assert_eq!(h.step(Event::WorkerAdded { worker: B, nthreads: 1 }), vec![exec(B, "a")]);
+    assert_eq!(h.step(Event::WorkerAdded { worker: B, nthreads: 1, resources: Vec::new() }), vec![exec(B, "a")]);
     assert_eq!(h.finish(B, "a", 1), vec![exec(B, "b")]);
 }
 
@@ -294,7 +298,7 @@ fn a_task_that_kills_too_many_workers_errs() {
     h.0.kill_limit = 2;
     h.submit(C1, vec![spec("t", &[]), spec("u", &["t"])], &["u"]);
     for (i, worker) in [WorkerId(10), WorkerId(11)].into_iter().enumerate() {
-        assert_eq!(h.step(Event::WorkerAdded { worker, nthreads: 1 }), vec![exec(worker, "t")]);
+        assert_eq!(h.step(Event::WorkerAdded { worker, nthreads: 1, resources: Vec::new() }), vec![exec(worker, "t")]);
         let out = h.step(Event::WorkerRemoved { worker });
         if i == 0 {
             assert!(out.is_empty());
@@ -420,4 +424,34 @@ fn a_moved_value_changes_holder_and_the_old_copy_is_released() {
     assert!(counts.contains(&(TaskState::Memory, 1)), "{counts:?}");
     h.release(C1, &["a"]);
     assert_eq!(h.step(Event::ValueMoved { key: k("a"), from: B, to: A }), vec![release(A, "a")]);
+}
+
+#[test]
+fn a_failed_task_with_retries_left_runs_again() {
+    let mut h = Harness::new(&[(A, 1)]);
+    let flaky = TaskSpec { retries: 1, ..spec("flaky", &["a"]) };
+    assert_eq!(h.submit(C1, vec![flaky, spec("a", &[])], &["flaky"]), vec![exec(A, "a")]);
+    assert_eq!(h.finish(A, "a", 8), vec![exec(A, "flaky")]);
+    assert_eq!(h.fail(A, "flaky", "transient"), vec![exec(A, "flaky")], "retried on the same input");
+    assert_eq!(h.state("a"), Some(TaskState::Memory));
+    let out = h.fail(A, "flaky", "again");
+    assert_eq!(erred(&out), vec![(C1, "flaky".to_string(), "again".to_string())], "no retries left");
+}
+
+#[test]
+fn a_task_needing_a_resource_waits_for_a_worker_with_it_free() {
+    let gpu = vec![("GPU".to_string(), 1.0)];
+    let mut h = Harness::new(&[(A, 2)]);
+    let on_gpu = |name: &str| TaskSpec { resources: gpu.clone(), ..spec(name, &[]) };
+    let out = h.submit(C1, vec![on_gpu("g0"), on_gpu("g1"), spec("t", &[])], &["g0", "g1", "t"]);
+    assert_eq!(executed(&out), ["t"], "A offers no GPU");
+    let out = h.step(Event::WorkerAdded { worker: B, nthreads: 2, resources: gpu.clone() });
+    let first = executed(&out);
+    assert_eq!(first.len(), 1, "B has one GPU for two GPU tasks: {out:?}");
+    assert!(out.iter().all(|c| matches!(c, Command::Execute { worker: B, .. })));
+    let out = h.finish(B, &first[0], 8);
+    let second = executed(&out);
+    assert_eq!(second.len(), 1, "the GPU is free again: {out:?}");
+    assert_ne!(first, second);
+    assert!(out.iter().any(|c| matches!(c, Command::Execute { worker: B, .. })));
 }

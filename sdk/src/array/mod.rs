@@ -48,7 +48,7 @@ use crate::Client;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use tessera_core::{Chunk, DType, Element, Error, Graph, Key, Op, Result, Task, chunk_map};
+use tessera_core::{Chunk, DType, Element, Error, Graph, Key, Result, Task, chunk_map};
 
 /// One layer of an array's graph: the tasks that compute its blocks, plus the layers
 /// they read from. Layers are shared between arrays, so building a long pipeline costs
@@ -257,8 +257,10 @@ impl Array {
         client.compute_keys(&self.graph(), &self.keys())
     }
 
-    /// Computes every block on [`Client::current`] and returns an array backed by the
-    /// results, so later computations start from them.
+    /// Computes every block on [`Client::current`] and keeps the results on the engine
+    /// (on workers, for a cluster): the returned array, with the same name and keys,
+    /// starts later computations from them. They are released when the last array or
+    /// graph built on it is dropped.
     #[cfg(feature = "local")]
     pub fn persist(&self) -> Result<Array> {
         self.persist_with(&Client::current())
@@ -266,14 +268,8 @@ impl Array {
 
     /// Like [`Array::persist`] on `client`.
     pub fn persist_with(&self, client: &Client) -> Result<Array> {
-        let keys = self.keys();
-        let values = client.compute_keys(&self.graph(), &keys)?;
-        let name = layer_name("persisted");
-        let tasks = block_indices(&self.numblocks())
-            .zip(values)
-            .map(|(ix, v)| (Key::new(name.clone(), key_index(&ix)), Task::new(Op::Literal(v), vec![])))
-            .collect();
-        Ok(Array::from_tasks(name, &[], tasks, self.shape.clone(), self.chunks.clone(), self.dtype))
+        let tasks = client.persist_keys(&self.graph(), &self.keys())?;
+        Ok(Array::from_tasks(self.layer.name.clone(), &[], tasks, self.shape.clone(), self.chunks.clone(), self.dtype))
     }
 
     /// Lays computed blocks (in C order of block index) out as one array.

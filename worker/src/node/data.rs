@@ -38,7 +38,12 @@ async fn answer(mut stream: TcpStream, store: &Store, token: &str, id: u32) -> R
                 values: keys
                     .into_iter()
                     .map(|k| {
-                        let v = store.get(&k);
+                        // An unreadable spilled value is reported as not held: the
+                        // requester reports it missing and the scheduler recomputes it.
+                        let v = store.get(&k).unwrap_or_else(|e| {
+                            tracing::error!("{e}");
+                            None
+                        });
                         (k, v)
                     })
                     .collect(),

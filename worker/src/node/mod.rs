@@ -9,10 +9,11 @@
 mod data;
 mod store;
 
-pub use store::Store;
+pub use store::{SpillPolicy, Store};
 
 use crate::pool::{Job, Outcome, TaskPool};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tessera_core::wire::fetch::Peers;
@@ -39,6 +40,16 @@ pub struct WorkerConfig {
     pub nthreads: usize,
     /// Bytes of results to hold in memory, if limited.
     pub memory_limit: Option<u64>,
+    /// Above this fraction of the memory limit, results spill to disk (Dask's
+    /// `distributed.worker.memory.target`).
+    pub memory_target_fraction: f64,
+    /// Above this fraction of the memory limit, the worker starts no new task until
+    /// running ones finish or results are released (`...memory.pause`).
+    pub memory_pause_fraction: f64,
+    /// Where the spill directory is made (default: the system's temporary directory).
+    pub local_directory: Option<PathBuf>,
+    /// Abstract resources offered to tasks that need them (`("GPU", 2.0)`).
+    pub resources: Vec<(String, f64)>,
     /// The host the data port listens on; by default the address this machine uses to
     /// reach the scheduler.
     pub listen_host: Option<String>,
@@ -76,12 +87,31 @@ pub async fn run(config: WorkerConfig) -> Result<()> {
         nthreads: config.nthreads as u32,
         memory_limit: config.memory_limit,
         data_address: data_address.clone(),
+        resources: config.resources.clone(),
     };
     let hello = Hello { version: PROTOCOL_VERSION, token: config.token.clone(), role: Role::Worker(info) };
     frame::introduce(&mut stream, &hello).await?;
     tracing::info!(name = %config.name, %data_address, scheduler = %config.scheduler, "worker joined the scheduler");
 
-    let store = Arc::new(Store::default());
+    // The spill directory lives as long as the worker and is deleted with it.
+    let spill_dir = match config.memory_limit {
+        Some(_) => {
+            let parent = config.local_directory.clone().unwrap_or_else(std::env::temp_dir);
+            let dir = tempfile::Builder::new()
+                .prefix("tessera-worker-")
+                .tempdir_in(&parent)
+                .map_err(|e| Error::Engine(format!("cannot make a spill directory in {}: {e}", parent.display())))?;
+            Some(dir)
+        }
+        None => None,
+    };
+    let store = Arc::new(match (&spill_dir, config.memory_limit) {
+        (Some(dir), Some(limit)) => Store::spilling(SpillPolicy {
+            dir: dir.path().to_path_buf(),
+            target_bytes: (limit as f64 * config.memory_target_fraction) as u64,
+        }),
+        _ => Store::default(),
+    });
     tokio::spawn(data::serve(listener, store.clone(), config.token.clone().into()));
     let (reader, writer) = stream.into_split();
     let (reports, queued) = mpsc::unbounded_channel();
@@ -123,6 +153,9 @@ pub async fn run(config: WorkerConfig) -> Result<()> {
         inputs,
         peers: Arc::new(Peers::new(config.token.clone(), Role::Peer)),
         executing: 0,
+        running: 0,
+        pause_bytes: config.memory_limit.map(|limit| (limit as f64 * config.memory_pause_fraction) as u64),
+        paused: VecDeque::new(),
     };
     while let Some(input) = events.recv().await {
         match input {
@@ -140,6 +173,7 @@ pub async fn run(config: WorkerConfig) -> Result<()> {
             Input::Heartbeat => {
                 let metrics = WorkerMetrics {
                     memory_bytes: worker.store.bytes(),
+                    spilled_bytes: worker.store.spilled_bytes(),
                     executing: worker.executing,
                     stored_keys: worker.store.len() as u64,
                 };
@@ -165,6 +199,12 @@ struct Worker {
     peers: Arc<Peers>,
     /// Tasks received and not yet finished.
     executing: u32,
+    /// Tasks handed to the pool and not yet finished.
+    running: u32,
+    /// Above this many bytes in memory, no new task starts while others run.
+    pause_bytes: Option<u64>,
+    /// Tasks ready to run, held back while memory is over the pause threshold.
+    paused: VecDeque<(Key, Arc<Task>, Vec<Arc<Value>>)>,
 }
 
 impl Worker {
@@ -184,7 +224,10 @@ impl Worker {
                 }
             }
             WorkerCommand::Copy { values } => self.copy(values),
-            WorkerCommand::Release { key } => self.store.remove(&key),
+            WorkerCommand::Release { key } => {
+                self.store.remove(&key);
+                self.resume();
+            }
             WorkerCommand::Shutdown => return Flow::Stop,
         }
         Flow::Continue
@@ -253,21 +296,50 @@ impl Worker {
         }
     }
 
-    /// Submits a task whose inputs are all here (in `fetched` or the store).
+    /// Submits a task whose inputs are all here (in `fetched` or the store), or holds
+    /// it back while memory is over the pause threshold.
     fn start(&mut self, key: Key, task: Arc<Task>, fetched: Vec<(Key, Arc<Value>)>) {
         let mut inputs = Vec::with_capacity(task.deps.len());
         for dep in &task.deps {
-            let value = fetched.iter().find(|(k, _)| k == dep).map(|(_, v)| v.clone()).or_else(|| self.store.get(dep));
+            let value = match fetched.iter().find(|(k, _)| k == dep) {
+                Some((_, v)) => Ok(Some(v.clone())),
+                None => self.store.get(dep),
+            };
             match value {
-                Some(v) => inputs.push(v),
-                None => return self.fail(key, format!("its input {dep} is not held by this worker")),
+                Ok(Some(v)) => inputs.push(v),
+                Ok(None) => return self.fail(key, format!("its input {dep} is not held by this worker")),
+                Err(e) => return self.fail(key, e.to_string()),
             }
         }
-        self.pool.submit(Job { key, task, inputs });
+        if self.over_pause() {
+            if self.paused.is_empty() {
+                tracing::info!(memory_bytes = self.store.bytes(), "memory above the pause threshold: pausing");
+            }
+            self.paused.push_back((key, task, inputs));
+        } else {
+            self.running += 1;
+            self.pool.submit(Job { key, task, inputs });
+        }
+    }
+
+    /// True when no new task may start: memory is above the pause threshold and some
+    /// task is running (which will finish and may free memory).
+    fn over_pause(&self) -> bool {
+        self.running > 0 && self.pause_bytes.is_some_and(|pause| self.store.bytes() > pause)
+    }
+
+    /// Starts held-back tasks while memory allows.
+    fn resume(&mut self) {
+        while !self.paused.is_empty() && !self.over_pause() {
+            let (key, task, inputs) = self.paused.pop_front().expect("not empty");
+            self.running += 1;
+            self.pool.submit(Job { key, task, inputs });
+        }
     }
 
     fn finished(&mut self, outcome: Outcome) {
         self.executing = self.executing.saturating_sub(1);
+        self.running = self.running.saturating_sub(1);
         match outcome.result {
             Ok(value) => {
                 let nbytes = value.nbytes() as u64;
@@ -282,6 +354,7 @@ impl Worker {
                 let _ = self.reports.send(WorkerReport::Erred { key: outcome.key, message: e.to_string() });
             }
         }
+        self.resume();
     }
 
     fn fail(&mut self, key: Key, message: String) {
