@@ -124,6 +124,11 @@ impl Client {
         self.engine.as_ref()
     }
 
+    /// True when `engine` is this client's engine.
+    pub(crate) fn runs_on(&self, engine: &Arc<dyn Engine>) -> bool {
+        Arc::ptr_eq(&self.engine, engine)
+    }
+
     /// The workers (with their last reported figures) and the task count right now.
     pub fn cluster_info(&self) -> Result<ClusterInfo> {
         self.engine.cluster_info()
@@ -196,7 +201,7 @@ impl Client {
     pub(crate) fn submit_keys(&self, graph: &Graph, keys: &[Key]) -> Result<(Arc<Batch>, u64)> {
         let graph = graph.cull(keys)?.fuse_blockwise(keys);
         graph.validate()?;
-        let graph = graph.without_held().with_options(self.retries, &self.resources);
+        let graph = self.adopt_held(graph)?.without_held().with_options(self.retries, &self.resources);
         let tasks = graph.len() as u64;
         Ok((Batch::submit(self.engine.clone(), graph, keys)?, tasks))
     }

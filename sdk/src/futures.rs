@@ -222,6 +222,31 @@ impl Client {
         Ok(keys.iter().map(|k| (k.clone(), Task::new(Op::Held(held.clone()), vec![]))).collect())
     }
 
+    /// Turns values held by other clients' engines in `graph` into literals fetched from
+    /// those engines, so work built on another client's futures or persisted arrays runs
+    /// here too. Values held by this client's engine stay where they are.
+    pub(crate) fn adopt_held(&self, graph: Graph) -> Result<Graph> {
+        let mut foreign: HashMap<*const Batch, (Arc<Batch>, Vec<Key>)> = HashMap::new();
+        for (key, task) in graph.iter() {
+            if let Op::Held(Held(guard)) = &task.op
+                && let Ok(batch) = guard.clone().downcast::<Batch>()
+                && !self.runs_on(&batch.engine)
+            {
+                foreign.entry(Arc::as_ptr(&batch)).or_insert_with(|| (batch, Vec::new())).1.push(key.clone());
+            }
+        }
+        if foreign.is_empty() {
+            return Ok(graph);
+        }
+        let mut tasks = graph.into_tasks();
+        for (batch, keys) in foreign.into_values() {
+            for (key, value) in keys.iter().zip(batch.values(&keys)?) {
+                tasks.insert(key.clone(), Task::new(Op::Literal(value), vec![]));
+            }
+        }
+        Ok(Graph::from(tasks.into_iter().collect::<Vec<_>>()))
+    }
+
     /// Calls `f` on every item in parallel, one task per item (a native closure: the
     /// local engine only; map a WASM task with [`Client::submit_all`] on a cluster).
     pub fn map(

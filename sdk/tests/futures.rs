@@ -230,3 +230,15 @@ fn the_embedded_engine_refuses_tasks_that_need_resources() {
     let err = array::ones(&[4], &[2], tessera::DType::F64).unwrap().compute_with(&c).unwrap_err().to_string();
     assert!(err.contains("offers no resources") && err.contains("GPU"), "{err}");
 }
+
+#[test]
+fn work_built_on_another_client_s_futures_fetches_their_values() {
+    let (first, second) = (client(), client());
+    let x = array::random::random_sample(&[30, 20], &[10, 10], 8).unwrap();
+    let persisted = x.persist_with(&first).unwrap();
+    let doubled = persisted.mul(tessera::Scalar::F64(2.0)).unwrap();
+    assert_eq!(doubled.compute_with(&second).unwrap(), doubled.compute_with(&first).unwrap());
+    let future = first.scatter([Value::Json(json!(5))]).unwrap().remove(0);
+    let plus_one = delayed::call("inc", |a| Ok(Value::Json(json!(int(a[0]) + 1))), &[&future.to_delayed()]);
+    assert_eq!(int(&plus_one.compute_with(&second).unwrap()), 6);
+}
