@@ -60,10 +60,12 @@ pub fn run(harness: &Harness) -> Result {
     Ok(())
 }
 
-/// A scheduler and two one-thread workers on loopback, stopped when dropped.
+/// A scheduler and two one-thread workers on loopback, shut down when dropped.
 struct BenchCluster {
     address: String,
     processes: Vec<Child>,
+    /// `tessera shutdown --scheduler-file FILE`, which stops them cleanly.
+    shutdown: Command,
 }
 
 impl BenchCluster {
@@ -80,7 +82,9 @@ impl BenchCluster {
                 .map_err(|e| format!("cannot start {}: {e}", tessera.display()))
         };
         let file_arg = file.to_string_lossy().into_owned();
-        let mut cluster = BenchCluster { address: String::new(), processes: Vec::new() };
+        let mut shutdown = Command::new(tessera);
+        shutdown.args(["shutdown", "--scheduler-file", &file_arg]).stdout(Stdio::null());
+        let mut cluster = BenchCluster { address: String::new(), processes: Vec::new(), shutdown };
         cluster.processes.push(spawn(&[
             "scheduler",
             "--host",
@@ -118,8 +122,11 @@ impl BenchCluster {
 
 impl Drop for BenchCluster {
     fn drop(&mut self) {
+        let stopped = self.shutdown.status().is_ok_and(|s| s.success());
         for child in &mut self.processes {
-            let _ = child.kill();
+            if !stopped {
+                let _ = child.kill();
+            }
             let _ = child.wait();
         }
     }
