@@ -556,3 +556,30 @@ fn wasm_tasks_run_on_remote_workers() {
     let value = remote.as_chunk().unwrap().first().unwrap().to_f64();
     assert!((value - std::f64::consts::PI).abs() < 0.02, "π ≈ {value}");
 }
+
+#[test]
+fn an_idle_worker_steals_a_task_waiting_on_a_busy_one() {
+    let mut cluster = Cluster::start(1);
+    let client = cluster.client();
+    client.wait_for_workers(1, JOIN_TIMEOUT).unwrap();
+    // Two big blocks, both held by w0.
+    let x =
+        array::random::random_sample(&[2, 3000, 3000], &[1, 3000, 3000], 12).unwrap().persist_with(&client).unwrap();
+    cluster.add_worker("w1", TOKEN);
+    client.wait_for_workers(2, JOIN_TIMEOUT).unwrap();
+    // Slow tasks reading them: locality sends both to w0 (one runs, one waits there
+    // for its only thread) until w1, idle, takes the waiting one.
+    let mut slow = x.clone();
+    for _ in 0..12 {
+        slow = slow.exp().unwrap().log().unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("report.html");
+    let remote = client.performance_report(&page, || slow.sum(Axes::All).unwrap().compute_with(&client)).unwrap();
+    let local = slow.sum(Axes::All).unwrap().compute_with(&Client::local_with(2, None).unwrap().with_progress(false));
+    let (a, b) = (remote.first().unwrap().to_f64(), local.unwrap().first().unwrap().to_f64());
+    assert!((a - b).abs() <= 1e-9 * b.abs(), "{a} vs {b}");
+    let status = wait_for_status(&cluster, "a steal", |s| s["stolen_total"].as_u64() >= Some(1));
+    let page = std::fs::read_to_string(page).unwrap();
+    assert!(page.contains("<td>w0</td>") && page.contains("<td>w1</td>"), "both workers ran tasks: {status}");
+}

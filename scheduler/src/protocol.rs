@@ -90,6 +90,14 @@ pub enum Event {
         /// The inputs it could not get.
         missing: Vec<Key>,
     },
+    /// A worker gave back a task it had not started (it was stolen for an idle worker):
+    /// the task runs elsewhere, on `worker` only if nowhere else fits.
+    TaskReturned {
+        /// The worker that had it.
+        worker: WorkerId,
+        /// The task's key.
+        key: Key,
+    },
     /// A copy of `key` was made on `to` so `from` can leave: `to` becomes its holder
     /// and `from` is told to drop it.
     ValueMoved {

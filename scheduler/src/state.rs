@@ -84,6 +84,8 @@ struct Task {
     retries: u32,
     /// Resources a worker must set aside to run it.
     resources: Vec<(String, f64)>,
+    /// A worker that gave the task back: it runs elsewhere when another fits.
+    avoid: Option<WorkerId>,
     /// Processing: where it runs. Memory: who holds the value.
     worker: Option<WorkerId>,
     nbytes: u64,
@@ -190,6 +192,7 @@ impl State {
             Event::InputsMissing { worker, key, missing } => self.inputs_missing(worker, key, missing, out),
             Event::ValueMoved { key, from, to } => self.value_moved(key, from, to, out),
             Event::KeysReleased { client, keys } => self.release_keys(client, keys),
+            Event::TaskReturned { worker, key } => self.task_returned(worker, key, out),
         }
         self.settle(out);
         self.schedule(out);
@@ -433,6 +436,17 @@ impl State {
             }
         }
         self.stop_on(worker, id);
+        self.requeue(id, out);
+    }
+
+    fn task_returned(&mut self, worker: WorkerId, key: Key, out: &mut Vec<Command>) {
+        let Some(&id) = self.ids.get(&key) else { return };
+        let task = &self.tasks[id.ix()];
+        if task.state != Processing || task.worker != Some(worker) {
+            return;
+        }
+        self.stop_on(worker, id);
+        self.tasks[id.ix()].avoid = Some(worker);
         self.requeue(id, out);
     }
 
@@ -693,8 +707,8 @@ impl State {
                 let dep = &tasks[d.ix()];
                 dep.worker.filter(|_| dep.state == Memory).map(|w| (w, dep.nbytes))
             });
-            let needs = &tasks[id.ix()].resources;
-            let Some(worker) = self.workers.choose(holders, needs) else {
+            let (needs, avoid) = (&tasks[id.ix()].resources, tasks[id.ix()].avoid);
+            let Some(worker) = self.workers.choose(holders, needs, avoid) else {
                 if needs.is_empty() {
                     break;
                 }
@@ -712,6 +726,7 @@ impl State {
             let task = &mut self.tasks[id.ix()];
             task.state = Processing;
             task.worker = Some(worker);
+            task.avoid = None;
             out.push(Command::Execute { worker, key: Key::clone(&task.key) });
         }
     }
@@ -750,6 +765,7 @@ impl State {
             kills: 0,
             retries: 0,
             resources: Vec::new(),
+            avoid: None,
             worker: None,
             nbytes: 0,
             wanted_by: Vec::new(),

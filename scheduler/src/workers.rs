@@ -112,18 +112,20 @@ impl Workers {
 
     /// The worker with a free thread (and the resources in `needs` free) where a task
     /// should run, given `(holder, nbytes)` for each of its dependencies in memory;
-    /// `None` when no worker fits now.
+    /// `None` when no worker fits now. `avoid` (a worker that gave the task back) is
+    /// chosen only when no other worker fits.
     pub(crate) fn choose(
         &mut self,
         holders: impl Iterator<Item = (WorkerId, u64)>,
         needs: &[(String, f64)],
+        avoid: Option<WorkerId>,
     ) -> Option<WorkerId> {
         if self.map.len() == 1 {
-            return self.least_busy(needs);
+            return self.least_busy(needs, None);
         }
         self.locality.clear();
         for (id, nbytes) in holders {
-            if self.map.get(&id).is_none_or(|w| !w.fits(needs)) {
+            if Some(id) == avoid || self.map.get(&id).is_none_or(|w| !w.fits(needs)) {
                 continue;
             }
             match self.locality.iter_mut().find(|(w, _)| *w == id) {
@@ -137,14 +139,15 @@ impl Workers {
             .iter()
             .filter(|(_, bytes)| *bytes > 0)
             .min_by_key(|&&(id, bytes)| (Reverse(bytes), busy(id), id));
-        near.map(|&(id, _)| id).or_else(|| self.least_busy(needs))
+        near.map(|&(id, _)| id).or_else(|| self.least_busy(needs, avoid)).or_else(|| self.least_busy(needs, None))
     }
 
-    /// The worker that fits `needs` running the fewest tasks (lowest id on ties).
-    fn least_busy(&self, needs: &[(String, f64)]) -> Option<WorkerId> {
+    /// The worker other than `avoid` that fits `needs` running the fewest tasks (lowest
+    /// id on ties).
+    fn least_busy(&self, needs: &[(String, f64)], avoid: Option<WorkerId>) -> Option<WorkerId> {
         self.map
             .iter()
-            .filter(|(_, w)| w.fits(needs))
+            .filter(|(id, w)| Some(**id) != avoid && w.fits(needs))
             .min_by_key(|(id, w)| (w.processing.len(), **id))
             .map(|(id, _)| *id)
     }
@@ -186,16 +189,16 @@ mod tests {
         let mut w = Workers::default();
         w.add(A, 2, &[]);
         w.add(B, 2, &[]);
-        assert_eq!(w.choose([].into_iter(), &[]), Some(A));
+        assert_eq!(w.choose([].into_iter(), &[], None), Some(A));
         w.start(A, TaskId(0), &[]);
-        assert_eq!(w.choose([].into_iter(), &[]), Some(B), "fewest running");
-        assert_eq!(w.choose([(A, 10), (B, 4), (B, 4)].into_iter(), &[]), Some(A), "most bytes");
-        assert_eq!(w.choose([(A, 0)].into_iter(), &[]), Some(B), "no bytes: fewest running");
+        assert_eq!(w.choose([].into_iter(), &[], None), Some(B), "fewest running");
+        assert_eq!(w.choose([(A, 10), (B, 4), (B, 4)].into_iter(), &[], None), Some(A), "most bytes");
+        assert_eq!(w.choose([(A, 0)].into_iter(), &[], None), Some(B), "no bytes: fewest running");
         w.start(A, TaskId(1), &[]);
-        assert_eq!(w.choose([(A, 100)].into_iter(), &[]), Some(B), "A has no free thread");
+        assert_eq!(w.choose([(A, 100)].into_iter(), &[], None), Some(B), "A has no free thread");
         w.start(B, TaskId(2), &[]);
         w.start(B, TaskId(3), &[]);
-        assert_eq!(w.choose([(A, 1)].into_iter(), &[]), None);
+        assert_eq!(w.choose([(A, 1)].into_iter(), &[], None), None);
     }
 
     #[test]
@@ -204,7 +207,7 @@ mod tests {
         w.add(A, usize::MAX, &[]);
         w.add(B, usize::MAX, &[]);
         assert_eq!(w.free_threads(), 2 * MAX_THREADS);
-        assert_eq!(w.choose([(B, u64::MAX), (B, u64::MAX), (A, 1)].into_iter(), &[]), Some(B));
+        assert_eq!(w.choose([(B, u64::MAX), (B, u64::MAX), (A, 1)].into_iter(), &[], None), Some(B));
     }
 
     #[test]
@@ -213,15 +216,26 @@ mod tests {
         let mut w = Workers::default();
         w.add(A, 4, &[]);
         w.add(B, 4, &gpu(1.0));
-        assert_eq!(w.choose([(A, 100)].into_iter(), &gpu(1.0)), Some(B), "only B offers a GPU");
-        assert_eq!(w.choose([].into_iter(), &gpu(2.0)), None, "nobody offers two");
+        assert_eq!(w.choose([(A, 100)].into_iter(), &gpu(1.0), None), Some(B), "only B offers a GPU");
+        assert_eq!(w.choose([].into_iter(), &gpu(2.0), None), None, "nobody offers two");
         w.start(B, TaskId(0), &gpu(1.0));
-        assert_eq!(w.choose([].into_iter(), &gpu(1.0)), None, "B's GPU is in use");
-        assert_eq!(w.choose([].into_iter(), &[]), Some(A), "unrestricted tasks still run");
+        assert_eq!(w.choose([].into_iter(), &gpu(1.0), None), None, "B's GPU is in use");
+        assert_eq!(w.choose([].into_iter(), &[], None), Some(A), "unrestricted tasks still run");
         w.stop(B, TaskId(0), &gpu(1.0));
-        assert_eq!(w.choose([].into_iter(), &gpu(0.5)), Some(B));
+        assert_eq!(w.choose([].into_iter(), &gpu(0.5), None), Some(B));
         w.start(B, TaskId(1), &gpu(0.5));
         w.add(B, 4, &gpu(1.0));
-        assert_eq!(w.choose([].into_iter(), &gpu(1.0)), None, "an update keeps what is in use");
+        assert_eq!(w.choose([].into_iter(), &gpu(1.0), None), None, "an update keeps what is in use");
+    }
+
+    #[test]
+    fn a_worker_that_gave_a_task_back_gets_it_only_if_nobody_else_fits() {
+        let mut w = Workers::default();
+        w.add(A, 2, &[]);
+        w.add(B, 2, &[]);
+        w.start(B, TaskId(0), &[]);
+        assert_eq!(w.choose([(A, 100)].into_iter(), &[], Some(A)), Some(B), "not back to A");
+        w.start(B, TaskId(1), &[]);
+        assert_eq!(w.choose([(A, 100)].into_iter(), &[], Some(A)), Some(A), "B is full");
     }
 }

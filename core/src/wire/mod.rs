@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// Bumped whenever a message changes shape; peers of another version are refused.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// The first message on every connection.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -249,6 +249,12 @@ pub enum WorkerCommand {
         /// The key.
         key: Key,
     },
+    /// Give back up to `count` tasks that have not started (other workers are idle),
+    /// the most recently received first; answered with [`WorkerReport::Returned`].
+    Steal {
+        /// How many tasks at most.
+        count: u32,
+    },
     /// Stop: finish nothing more, close connections and exit.
     Shutdown,
 }
@@ -284,6 +290,12 @@ pub enum WorkerReport {
     Copied {
         /// `(key, former holder's data address, nbytes)` per value copied.
         values: Vec<(Key, String, u64)>,
+    },
+    /// The answer to a [`WorkerCommand::Steal`]: tasks given back unstarted (perhaps
+    /// none); the worker forgets them.
+    Returned {
+        /// Their keys.
+        keys: Vec<Key>,
     },
     /// Still alive, with current figures.
     Heartbeat(WorkerMetrics),

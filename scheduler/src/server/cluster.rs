@@ -106,6 +106,10 @@ pub(crate) struct Cluster {
     progress_sent: u64,
     /// Locks, events, variables and queues shared by the clients.
     coordination: Coordination,
+    /// Workers asked to give tasks back, until they answer.
+    stealing_from: HashSet<WorkerId>,
+    /// Tasks given back for idle workers since the start.
+    stolen_total: u64,
     /// When a client asked the whole cluster to shut down.
     shutdown_since: Option<Instant>,
     /// Fired once the shutdown is complete: the server stops.
@@ -127,6 +131,8 @@ impl Cluster {
             activity: Activity::default(),
             progress_sent: 0,
             coordination: Coordination::default(),
+            stealing_from: HashSet::new(),
+            stolen_total: 0,
             shutdown_since: None,
             stop: Some(stop),
         }
@@ -197,6 +203,7 @@ impl Cluster {
                     self.remove_worker(id, "it missed its heartbeats");
                 }
                 self.progress_retirements();
+                self.balance();
                 self.finish_shutdown();
                 let finished_total = self.activity.finished_total();
                 if finished_total != self.progress_sent {
@@ -269,6 +276,13 @@ impl Cluster {
                         }
                         self.event(Event::ValueMoved { key, from, to: id });
                     }
+                }
+            }
+            WorkerReport::Returned { keys } => {
+                self.stealing_from.remove(&id);
+                self.stolen_total += keys.len() as u64;
+                for key in keys {
+                    self.event(Event::TaskReturned { worker: id, key });
                 }
             }
             WorkerReport::Heartbeat(metrics) => {
@@ -360,7 +374,37 @@ impl Cluster {
             .map(|(state, n)| (format!("{state:?}").to_lowercase(), n as u64))
             .collect();
         self.activity.report(&mut status);
+        status.stolen_total = self.stolen_total;
         status
+    }
+
+    /// Work stealing: while some workers have idle threads, asks workers holding more
+    /// tasks than threads to give back those not started. Under queuing a worker holds
+    /// at most `worker_saturation` tasks per thread, so only those extra tasks move.
+    fn balance(&mut self) {
+        let mut idle_threads = 0;
+        let mut victims = Vec::new();
+        for (&id, worker) in &self.workers {
+            let threads = worker.info.nthreads as usize;
+            let assigned = self.state.processing_on(id);
+            if !worker.retiring && assigned < threads {
+                idle_threads += threads - assigned;
+            } else if assigned > threads && !self.stealing_from.contains(&id) {
+                victims.push((assigned - threads, id));
+            }
+        }
+        victims.sort_by_key(|&(excess, id)| (std::cmp::Reverse(excess), id));
+        for (excess, id) in victims {
+            if idle_threads == 0 {
+                break;
+            }
+            let count = excess.min(idle_threads);
+            idle_threads -= count;
+            if let Some(worker) = self.workers.get(&id) {
+                let _ = worker.commands.send(WorkerCommand::Steal { count: count as u32 });
+                self.stealing_from.insert(id);
+            }
+        }
     }
 
     /// Workers wanted: enough that the pending work takes about [`TARGET_DURATION_S`],
@@ -463,6 +507,7 @@ impl Cluster {
     }
 
     fn remove_worker(&mut self, id: WorkerId, why: &str) {
+        self.stealing_from.remove(&id);
         if let Some(worker) = self.workers.remove(&id) {
             tracing::warn!(worker = %worker.info.name, "worker removed: {why}");
             self.event(Event::WorkerRemoved { worker: id });

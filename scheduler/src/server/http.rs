@@ -117,6 +117,12 @@ fn prometheus_text(status: &Status) -> String {
         "Tasks finished since the scheduler started.",
         &[(String::new(), status.finished_total as f64)],
     );
+    family(
+        "tessera_tasks_stolen_total",
+        "counter",
+        "Tasks given back by a busy worker for an idle one.",
+        &[(String::new(), status.stolen_total as f64)],
+    );
     let per_worker = |f: &dyn Fn(&tessera_core::wire::WorkerSummary) -> f64| -> Vec<(String, f64)> {
         workers.iter().map(|w| (format!("{{worker=\"{}\"}}", w.name.replace('"', "'")), f(w))).collect()
     };
@@ -162,6 +168,7 @@ mod tests {
                 clients: 1,
             },
             finished_total: 9,
+            stolen_total: 2,
             ..Status::default()
         };
         status.states.insert("memory".into(), 3);
@@ -171,6 +178,7 @@ mod tests {
             "tessera_workers 1",
             "tessera_tasks{state=\"memory\"} 3",
             "tessera_tasks_finished_total 9",
+            "tessera_tasks_stolen_total 2",
             "tessera_worker_memory_bytes{worker=\"w0\"} 1024",
             "tessera_worker_spilled_bytes{worker=\"w0\"} 4096",
             "tessera_worker_threads{worker=\"w0\"} 2",

@@ -27,6 +27,8 @@ pub struct Status {
     pub stream: Vec<TaskRecord>,
     /// Tasks finished since the scheduler started.
     pub finished_total: u64,
+    /// Tasks busy workers gave back for idle ones (work stealing) since the start.
+    pub stolen_total: u64,
     /// Seconds since the scheduler started.
     pub uptime_s: f64,
 }

@@ -455,3 +455,16 @@ fn a_task_needing_a_resource_waits_for_a_worker_with_it_free() {
     assert_ne!(first, second);
     assert!(out.iter().any(|c| matches!(c, Command::Execute { worker: B, .. })));
 }
+
+#[test]
+fn a_task_given_back_runs_on_another_worker() {
+    let mut h = Harness::new(&[(A, 2), (B, 1)]);
+    let out = h.submit(C1, vec![spec("a", &[]), spec("b", &["a"]), spec("c", &["a"])], &["b", "c"]);
+    assert_eq!(out, vec![exec(A, "a")]);
+    let out = h.finish(A, "a", 100);
+    assert_eq!(out.len(), 2, "both dependents go to the holder of their input: {out:?}");
+    assert!(out.iter().all(|c| matches!(c, Command::Execute { worker: A, .. })));
+    assert_eq!(h.step(Event::TaskReturned { worker: A, key: k("c") }), vec![exec(B, "c")]);
+    assert_eq!(h.step(Event::TaskReturned { worker: A, key: k("c") }), vec![], "not on A any more: ignored");
+    assert_eq!(h.finish(B, "c", 8), vec![ready(C1, "c")]);
+}

@@ -154,8 +154,9 @@ pub async fn run(config: WorkerConfig) -> Result<()> {
         peers: Arc::new(Peers::new(config.token.clone(), Role::Peer)),
         executing: 0,
         running: 0,
+        nthreads: config.nthreads.max(1) as u32,
         pause_bytes: config.memory_limit.map(|limit| (limit as f64 * config.memory_pause_fraction) as u64),
-        paused: VecDeque::new(),
+        waiting: VecDeque::new(),
     };
     while let Some(input) = events.recv().await {
         match input {
@@ -201,10 +202,13 @@ struct Worker {
     executing: u32,
     /// Tasks handed to the pool and not yet finished.
     running: u32,
+    /// Task threads: at most this many tasks are handed to the pool at once.
+    nthreads: u32,
     /// Above this many bytes in memory, no new task starts while others run.
     pause_bytes: Option<u64>,
-    /// Tasks ready to run, held back while memory is over the pause threshold.
-    paused: VecDeque<(Key, Arc<Task>, Vec<Arc<Value>>)>,
+    /// Tasks ready to run, waiting for a thread (or for memory to fall below the pause
+    /// threshold); the scheduler may take them back for an idle worker.
+    waiting: VecDeque<(Key, Arc<Task>, Vec<Arc<Value>>)>,
 }
 
 impl Worker {
@@ -228,6 +232,7 @@ impl Worker {
                 self.store.remove(&key);
                 self.resume();
             }
+            WorkerCommand::Steal { count } => self.give_back(count as usize),
             WorkerCommand::Shutdown => return Flow::Stop,
         }
         Flow::Continue
@@ -296,8 +301,7 @@ impl Worker {
         }
     }
 
-    /// Submits a task whose inputs are all here (in `fetched` or the store), or holds
-    /// it back while memory is over the pause threshold.
+    /// Queues a task whose inputs are all here (in `fetched` or the store) for a thread.
     fn start(&mut self, key: Key, task: Arc<Task>, fetched: Vec<(Key, Arc<Value>)>) {
         let mut inputs = Vec::with_capacity(task.deps.len());
         for dep in &task.deps {
@@ -311,15 +315,11 @@ impl Worker {
                 Err(e) => return self.fail(key, e.to_string()),
             }
         }
-        if self.over_pause() {
-            if self.paused.is_empty() {
-                tracing::info!(memory_bytes = self.store.bytes(), "memory above the pause threshold: pausing");
-            }
-            self.paused.push_back((key, task, inputs));
-        } else {
-            self.running += 1;
-            self.pool.submit(Job { key, task, inputs });
+        if self.over_pause() && self.waiting.is_empty() {
+            tracing::info!(memory_bytes = self.store.bytes(), "memory above the pause threshold: pausing");
         }
+        self.waiting.push_back((key, task, inputs));
+        self.resume();
     }
 
     /// True when no new task may start: memory is above the pause threshold and some
@@ -328,13 +328,21 @@ impl Worker {
         self.running > 0 && self.pause_bytes.is_some_and(|pause| self.store.bytes() > pause)
     }
 
-    /// Starts held-back tasks while memory allows.
+    /// Hands waiting tasks to the pool while a thread is free and memory allows.
     fn resume(&mut self) {
-        while !self.paused.is_empty() && !self.over_pause() {
-            let (key, task, inputs) = self.paused.pop_front().expect("not empty");
+        while self.running < self.nthreads && !self.over_pause() {
+            let Some((key, task, inputs)) = self.waiting.pop_front() else { break };
             self.running += 1;
             self.pool.submit(Job { key, task, inputs });
         }
+    }
+
+    /// Gives up to `count` waiting tasks back to the scheduler, the newest first.
+    fn give_back(&mut self, count: usize) {
+        let keep = self.waiting.len().saturating_sub(count);
+        let keys: Vec<Key> = self.waiting.drain(keep..).map(|(key, _, _)| key).collect();
+        self.executing = self.executing.saturating_sub(keys.len() as u32);
+        let _ = self.reports.send(WorkerReport::Returned { keys });
     }
 
     fn finished(&mut self, outcome: Outcome) {
