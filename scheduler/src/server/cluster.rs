@@ -25,6 +25,13 @@ use tokio::sync::oneshot;
 /// Work a new worker should be able to finish in, for the adaptive target.
 const TARGET_DURATION_S: f64 = 5.0;
 
+/// Tasks are stolen only while recent tasks ran at least this long on average: moving
+/// a shorter task costs more round trips than it saves.
+const MIN_STEAL_TASK_S: f64 = 0.005;
+
+/// How many recently finished tasks that average is taken over.
+const STEAL_DURATION_WINDOW: usize = 100;
+
 /// How long a shutting-down scheduler waits for its workers to leave.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -380,8 +387,14 @@ impl Cluster {
 
     /// Work stealing: while some workers have idle threads, asks workers holding more
     /// tasks than threads to give back those not started. Under queuing a worker holds
-    /// at most `worker_saturation` tasks per thread, so only those extra tasks move.
+    /// at most `worker_saturation` tasks per thread, so only those extra tasks move, and
+    /// only while recent tasks are long enough to be worth moving.
     fn balance(&mut self) {
+        let worth_moving =
+            self.activity.recent_mean_duration_s(STEAL_DURATION_WINDOW).is_some_and(|mean| mean >= MIN_STEAL_TASK_S);
+        if !worth_moving {
+            return;
+        }
         let mut idle_threads = 0;
         let mut victims = Vec::new();
         for (&id, worker) in &self.workers {

@@ -170,6 +170,13 @@ impl Activity {
         self.finished_total
     }
 
+    /// Mean duration of the `n` most recently finished tasks, if any finished.
+    pub fn recent_mean_duration_s(&self, n: usize) -> Option<f64> {
+        let recent = self.stream.iter().rev().take(n);
+        let (sum, count) = recent.fold((0.0, 0usize), |(sum, count), r| (sum + r.duration_s, count + 1));
+        (count > 0).then(|| sum / count as f64)
+    }
+
     /// Mean measured task duration, if any task finished.
     pub fn mean_duration_s(&self) -> Option<f64> {
         (self.durations.1 > 0).then(|| self.durations.0 / self.durations.1 as f64)
@@ -226,6 +233,10 @@ mod tests {
         assert_eq!(status.groups.iter().map(|g| g.name.as_str()).collect::<Vec<_>>(), ["y-2"]);
         assert!(status.edges.is_empty());
         assert_eq!(a.mean_duration_s(), Some(0.5));
+        a.finished("y-2(0)".into(), &y, "w0", 0.1);
+        a.finished("y-2(1)".into(), &y, "w0", 0.3);
+        assert_eq!(a.recent_mean_duration_s(2), Some(0.2), "the last two only");
+        assert_eq!(Activity::default().recent_mean_duration_s(2), None);
     }
 
     #[test]
