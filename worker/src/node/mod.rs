@@ -11,7 +11,7 @@ mod store;
 
 pub use store::{SpillPolicy, Store};
 
-use crate::pool::{Job, Outcome, TaskPool};
+use crate::pool::{Claim, Job, Outcome, TaskPool};
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -154,7 +154,7 @@ pub async fn run(config: WorkerConfig) -> Result<()> {
         peers: Arc::new(Peers::new(config.token.clone(), Role::Peer)),
         executing: 0,
         running: 0,
-        nthreads: config.nthreads.max(1) as u32,
+        handed: Vec::new(),
         pause_bytes: config.memory_limit.map(|limit| (limit as f64 * config.memory_pause_fraction) as u64),
         waiting: VecDeque::new(),
     };
@@ -200,14 +200,13 @@ struct Worker {
     peers: Arc<Peers>,
     /// Tasks received and not yet finished.
     executing: u32,
-    /// Tasks handed to the pool and not yet finished.
+    /// Tasks handed to the pool and not yet finished (nor taken back).
     running: u32,
-    /// Task threads: at most this many tasks are handed to the pool at once.
-    nthreads: u32,
+    /// The tasks handed to the pool, with the claims that take back those not started.
+    handed: Vec<(Key, Claim)>,
     /// Above this many bytes in memory, no new task starts while others run.
     pause_bytes: Option<u64>,
-    /// Tasks ready to run, waiting for a thread (or for memory to fall below the pause
-    /// threshold); the scheduler may take them back for an idle worker.
+    /// Tasks ready to run, held back while memory is above the pause threshold.
     waiting: VecDeque<(Key, Arc<Task>, Vec<Arc<Value>>)>,
 }
 
@@ -328,19 +327,30 @@ impl Worker {
         self.running > 0 && self.pause_bytes.is_some_and(|pause| self.store.bytes() > pause)
     }
 
-    /// Hands waiting tasks to the pool while a thread is free and memory allows.
+    /// Hands waiting tasks to the pool (whose threads take them in order) while memory
+    /// allows.
     fn resume(&mut self) {
-        while self.running < self.nthreads && !self.over_pause() {
+        while !self.over_pause() {
             let Some((key, task, inputs)) = self.waiting.pop_front() else { break };
             self.running += 1;
-            self.pool.submit(Job { key, task, inputs });
+            let claim = self.pool.submit_claimable(Job { key: key.clone(), task, inputs });
+            self.handed.push((key, claim));
         }
     }
 
-    /// Gives up to `count` waiting tasks back to the scheduler, the newest first.
+    /// Gives up to `count` tasks that have not started back to the scheduler, the
+    /// newest first: held-back ones, then ones the pool has not started.
     fn give_back(&mut self, count: usize) {
         let keep = self.waiting.len().saturating_sub(count);
-        let keys: Vec<Key> = self.waiting.drain(keep..).map(|(key, _, _)| key).collect();
+        let mut keys: Vec<Key> = self.waiting.drain(keep..).rev().map(|(key, _, _)| key).collect();
+        let mut i = self.handed.len();
+        while keys.len() < count && i > 0 {
+            i -= 1;
+            if self.handed[i].1.take() {
+                keys.push(self.handed.remove(i).0);
+                self.running -= 1;
+            }
+        }
         self.executing = self.executing.saturating_sub(keys.len() as u32);
         let _ = self.reports.send(WorkerReport::Returned { keys });
     }
@@ -348,6 +358,9 @@ impl Worker {
     fn finished(&mut self, outcome: Outcome) {
         self.executing = self.executing.saturating_sub(1);
         self.running = self.running.saturating_sub(1);
+        if let Some(i) = self.handed.iter().position(|(key, _)| *key == outcome.key) {
+            self.handed.remove(i);
+        }
         match outcome.result {
             Ok(value) => {
                 let nbytes = value.nbytes() as u64;
