@@ -5,18 +5,24 @@
 //! `TESSERA_TOKEN`, or makes a random one; it prints its address and token, and writes
 //! both to `--scheduler-file` (readable only by the user) so workers and clients on a
 //! shared file system can join with the file alone.
+//!
+//! With `--tls-ca/--tls-cert/--tls-key` (or `TESSERA_TLS_CA/_CERT/_KEY`) the scheduler
+//! listens at a `tls://` address and every connection is mutual TLS; workers then
+//! serve their data over TLS too.
 
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::Duration;
+use tessera::{Credentials, TlsFiles};
+use tessera_core::wire::transport::{Scheme, Tls};
 use tessera_scheduler::server::{ClusterConfig, SchedulerConfig};
 use tessera_worker::node::WorkerConfig;
 
 /// How to reach a scheduler: what `--scheduler-file` holds.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SchedulerFile {
-    /// `tcp://host:port`.
+    /// `tcp://host:port` or `tls://host:port`.
     pub address: String,
     /// The cluster's token.
     pub token: String,
@@ -34,19 +40,8 @@ impl SchedulerFile {
 
     /// Writes the file readable by its owner only.
     fn write(&self, path: &Path) -> Result<(), String> {
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
         let text = serde_json::to_string_pretty(self).expect("a scheduler file serialises");
-        let tmp = path.with_extension("tmp");
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-        file.write_all(text.as_bytes()).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-        std::fs::rename(&tmp, path).map_err(|e| format!("cannot write {}: {e}", path.display()))
+        crate::files::write_atomically(path, &text, 0o600)
     }
 }
 
@@ -58,6 +53,39 @@ pub struct SchedulerOptions {
     pub token: Option<String>,
     pub scheduler_file: Option<PathBuf>,
     pub worker_saturation: f64,
+    pub tls: TlsOptions,
+}
+
+/// A member's TLS identity (all three, or none for plain TCP).
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct TlsOptions {
+    /// The cluster's certificate authority, PEM (default: TESSERA_TLS_CA).
+    #[arg(long)]
+    tls_ca: Option<PathBuf>,
+    /// This member's certificate, PEM, signed by the CA (default: TESSERA_TLS_CERT).
+    #[arg(long)]
+    tls_cert: Option<PathBuf>,
+    /// This member's private key, PEM (default: TESSERA_TLS_KEY).
+    #[arg(long)]
+    tls_key: Option<PathBuf>,
+}
+
+impl TlsOptions {
+    /// The identity's files: from the options, else the environment; `None` for none.
+    fn files(&self) -> Result<Option<TlsFiles>, String> {
+        match (&self.tls_ca, &self.tls_cert, &self.tls_key) {
+            (Some(ca), Some(cert), Some(key)) => {
+                Ok(Some(TlsFiles { ca: ca.clone(), cert: cert.clone(), key: key.clone() }))
+            }
+            (None, None, None) => TlsFiles::from_env().map_err(|e| e.to_string()),
+            _ => Err("give all of --tls-ca, --tls-cert and --tls-key, or none of them".into()),
+        }
+    }
+
+    /// The loaded identity, if any.
+    fn load(&self) -> Result<Option<Tls>, String> {
+        self.files()?.map(|files| Tls::load(&files).map_err(|e| e.to_string())).transpose()
+    }
 }
 
 /// Where the scheduler is and the token it wants (`--scheduler` or `--scheduler-file`).
@@ -72,6 +100,8 @@ pub struct SchedulerAddress {
     /// The cluster's token (default: from the scheduler file, else TESSERA_TOKEN).
     #[arg(long)]
     token: Option<String>,
+    #[command(flatten)]
+    tls: TlsOptions,
 }
 
 /// Options of `tessera worker`.
@@ -139,6 +169,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 /// Runs a scheduler until the process is stopped.
 pub fn scheduler(options: SchedulerOptions) -> Result<(), String> {
     let token = token_or_random(options.token)?;
+    let tls = options.tls.load()?;
     runtime()?.block_on(async {
         let listener = tokio::net::TcpListener::bind((options.host.as_str(), options.port))
             .await
@@ -156,8 +187,11 @@ pub fn scheduler(options: SchedulerOptions) -> Result<(), String> {
             Some(d) => Some(format!("http://{}/", d.local_addr().map_err(|e| e.to_string())?)),
             None => None,
         };
-        let file =
-            SchedulerFile { address: format!("tcp://{address}"), token: token.clone(), dashboard: dashboard_address };
+        let file = SchedulerFile {
+            address: Scheme::serving(tls.as_ref()).address(address),
+            token: token.clone(),
+            dashboard: dashboard_address,
+        };
         if let Some(path) = &options.scheduler_file {
             file.write(path)?;
         }
@@ -168,16 +202,18 @@ pub fn scheduler(options: SchedulerOptions) -> Result<(), String> {
         println!("token: {token}");
         let config = SchedulerConfig {
             token,
+            tls,
             cluster: ClusterConfig { worker_saturation: options.worker_saturation, ..ClusterConfig::default() },
         };
         tessera_scheduler::server::serve(listener, dashboard, config).await.map_err(|e| e.to_string())
     })
 }
 
-/// The scheduler's address and token: from `--scheduler`, else the scheduler file; the
-/// token from `--token`, else the file, else `TESSERA_TOKEN`.
-fn resolve_scheduler(address: SchedulerAddress) -> Result<(String, String), String> {
-    let SchedulerAddress { scheduler, scheduler_file, token } = address;
+/// The scheduler's address and what to present to it: the address from `--scheduler`,
+/// else the scheduler file; the token from `--token`, else the file, else
+/// `TESSERA_TOKEN`; the TLS identity from the options, else the environment.
+fn resolve_scheduler(address: SchedulerAddress) -> Result<(String, Credentials), String> {
+    let SchedulerAddress { scheduler, scheduler_file, token, tls } = address;
     let (address, file_token) = match (scheduler, scheduler_file) {
         (Some(address), _) => (address, None),
         (None, Some(path)) => {
@@ -187,24 +223,26 @@ fn resolve_scheduler(address: SchedulerAddress) -> Result<(String, String), Stri
         (None, None) => return Err("give the scheduler's address (--scheduler) or --scheduler-file".into()),
     };
     let token = token.or(file_token).or_else(|| std::env::var("TESSERA_TOKEN").ok()).unwrap_or_default();
-    Ok((address, token))
+    Ok((address, Credentials { token, tls: tls.files()? }))
 }
 
 /// Stops every worker of a cluster, then its scheduler.
 pub fn shutdown(address: SchedulerAddress) -> Result<(), String> {
-    let (address, token) = resolve_scheduler(address)?;
-    let client = tessera::Client::connect_with_token(&address, &token).map_err(|e| e.to_string())?;
+    let (address, credentials) = resolve_scheduler(address)?;
+    let client = tessera::Client::connect_with(&address, &credentials).map_err(|e| e.to_string())?;
     client.shutdown().map_err(|e| e.to_string())
 }
 
 /// Runs a worker until the scheduler tells it to stop or goes away.
 pub fn worker(options: WorkerOptions) -> Result<(), String> {
-    let (address, token) = resolve_scheduler(options.scheduler)?;
+    let (address, credentials) = resolve_scheduler(options.scheduler)?;
+    let tls = credentials.tls.as_ref().map(Tls::load).transpose().map_err(|e| e.to_string())?;
     let nthreads = options.nthreads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let name = options.name.unwrap_or_else(|| format!("worker-{}", std::process::id()));
     let config = WorkerConfig {
-        scheduler: address.strip_prefix("tcp://").unwrap_or(&address).to_string(),
-        token,
+        scheduler: address,
+        token: credentials.token,
+        tls,
         name,
         nthreads,
         memory_limit: options.memory_limit,
@@ -241,6 +279,7 @@ pub fn local_cluster(
             token: Some(token_for_scheduler),
             scheduler_file: Some(scheduler_file),
             worker_saturation: ClusterConfig::default().worker_saturation,
+            tls: TlsOptions::default(),
         })
     });
     while !file_path.exists() {

@@ -1,7 +1,9 @@
 //! The `tessera` command.
 
+mod certificates;
 mod cluster;
 mod demo;
+mod files;
 mod picture;
 mod task;
 mod volume;
@@ -72,6 +74,8 @@ enum Command {
         /// Tasks handed to a worker per thread.
         #[arg(long, default_value_t = 2.0)]
         worker_saturation: f64,
+        #[command(flatten)]
+        tls: cluster::TlsOptions,
     },
     /// Stops every worker of a cluster, then its scheduler.
     Shutdown(cluster::SchedulerAddress),
@@ -91,6 +95,16 @@ enum Command {
         /// Writes the address and token here.
         #[arg(long)]
         scheduler_file: Option<PathBuf>,
+    },
+    /// Makes a certificate authority and a member certificate for a TLS cluster.
+    TlsCertificates {
+        /// Where ca.pem, cert.pem and key.pem are written.
+        #[arg(long)]
+        out: PathBuf,
+        /// A host name or IP address the certificate names, besides localhost and the
+        /// loopback addresses (repeatable).
+        #[arg(long = "host")]
+        hosts: Vec<String>,
     },
     /// Inspects and runs the tasks of a WASM task component.
     Task {
@@ -147,7 +161,16 @@ fn main() -> ExitCode {
         Command::Demo { shape, chunks, out, threads, wasm, components } => {
             demo::run(&demo::DemoConfig { shape, chunks, out, threads, wasm: wasm.then_some(components) })
         }
-        Command::Scheduler { host, port, dashboard_port, no_dashboard, token, scheduler_file, worker_saturation } => {
+        Command::Scheduler {
+            host,
+            port,
+            dashboard_port,
+            no_dashboard,
+            token,
+            scheduler_file,
+            worker_saturation,
+            tls,
+        } => {
             let dashboard_port = (!no_dashboard).then_some(dashboard_port);
             cluster::scheduler(cluster::SchedulerOptions {
                 host,
@@ -156,6 +179,7 @@ fn main() -> ExitCode {
                 token,
                 scheduler_file,
                 worker_saturation,
+                tls,
             })
             .map_err(tessera::Error::Engine)
         }
@@ -164,6 +188,7 @@ fn main() -> ExitCode {
         Command::LocalCluster { workers, nthreads, port, scheduler_file } => {
             cluster::local_cluster(workers, nthreads, port, scheduler_file).map_err(tessera::Error::Engine)
         }
+        Command::TlsCertificates { out, hosts } => certificates::create(&out, &hosts).map_err(tessera::Error::Engine),
         Command::Task { command: TaskCommand::List { module } } => task::list(&module),
         Command::Task { command: TaskCommand::Run { module, name, inputs, params, out } } => {
             task::run(&task::RunConfig {

@@ -4,7 +4,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tessera::array::{self, Array, Axes, SliceArg};
-use tessera::{Client, Scalar};
+use tessera::{Client, Credentials, Scalar, TlsFiles};
 
 const TOKEN: &str = "loopback-test-token";
 const JOIN_TIMEOUT: Duration = Duration::from_secs(60);
@@ -17,16 +17,31 @@ struct Cluster {
     dashboard: String,
     scheduler: Child,
     workers: Vec<Child>,
+    /// The TLS identity every member presents, for a TLS cluster.
+    tls: Option<TlsFiles>,
+}
+
+/// The command-line options presenting `tls`.
+fn tls_options(tls: &Option<TlsFiles>) -> Vec<std::ffi::OsString> {
+    let Some(tls) = tls else { return Vec::new() };
+    let pairs = [("--tls-ca", &tls.ca), ("--tls-cert", &tls.cert), ("--tls-key", &tls.key)];
+    pairs.into_iter().flat_map(|(option, path)| [option.into(), path.into()]).collect()
 }
 
 impl Cluster {
     fn start(workers: usize) -> Cluster {
+        Cluster::start_with_tls(workers, None)
+    }
+
+    /// A cluster whose scheduler, workers and clients all present `tls`.
+    fn start_with_tls(workers: usize, tls: Option<TlsFiles>) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("scheduler.json");
         let scheduler = Command::new(env!("CARGO_BIN_EXE_tessera"))
             .args(["scheduler", "--host", "127.0.0.1", "--port", "0", "--dashboard-port", "0", "--token", TOKEN])
             .arg("--scheduler-file")
             .arg(&file)
+            .args(tls_options(&tls))
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
@@ -40,7 +55,7 @@ impl Cluster {
         assert_eq!(info["token"], TOKEN);
         let address = info["address"].as_str().unwrap().to_string();
         let dashboard = info["dashboard"].as_str().unwrap().to_string();
-        let mut cluster = Cluster { _dir: dir, address, dashboard, scheduler, workers: Vec::new() };
+        let mut cluster = Cluster { _dir: dir, address, dashboard, scheduler, workers: Vec::new(), tls };
         for i in 0..workers {
             cluster.add_worker(&format!("w{i}"), TOKEN);
         }
@@ -50,6 +65,7 @@ impl Cluster {
     fn worker_command(&self, name: &str, token: &str) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_tessera"));
         command.args(["worker", "--scheduler", &self.address, "--token", token, "--nthreads", "1", "--name", name]);
+        command.args(tls_options(&self.tls));
         command
     }
 
@@ -64,7 +80,8 @@ impl Cluster {
     }
 
     fn client(&self) -> Client {
-        Client::connect_with_token(&self.address, TOKEN).unwrap().with_progress(false)
+        let credentials = Credentials { token: TOKEN.into(), tls: self.tls.clone() };
+        Client::connect_with(&self.address, &credentials).unwrap().with_progress(false)
     }
 
     /// Waits until the scheduler knows no task and the workers hold nothing.
@@ -156,6 +173,48 @@ fn a_bad_token_is_refused_with_a_clear_error() {
     let client = cluster.client();
     client.wait_for_workers(1, JOIN_TIMEOUT).unwrap();
     assert_eq!(client.cluster_info().unwrap().workers.len(), 1, "the intruder never joined");
+}
+
+/// A new CA and member identity made by `tessera tls-certificates` in `dir`.
+fn make_certificates(dir: &std::path::Path) -> TlsFiles {
+    let output =
+        Command::new(env!("CARGO_BIN_EXE_tessera")).arg("tls-certificates").arg("--out").arg(dir).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    TlsFiles { ca: dir.join("ca.pem"), cert: dir.join("cert.pem"), key: dir.join("key.pem") }
+}
+
+#[test]
+fn a_tls_cluster_computes_and_refuses_members_without_the_cluster_s_certificate() {
+    let certificates = tempfile::tempdir().unwrap();
+    let tls = make_certificates(certificates.path());
+    let cluster = Cluster::start_with_tls(2, Some(tls.clone()));
+    assert!(cluster.address.starts_with("tls://"), "{}", cluster.address);
+    let client = cluster.client();
+    client.wait_for_workers(2, JOIN_TIMEOUT).unwrap();
+    let info = client.cluster_info().unwrap();
+    assert!(info.workers.iter().all(|w| w.data_address.starts_with("tls://")), "{info:?}");
+    // Blocks move between workers and to the client over TLS.
+    let local = pipeline(5).compute_with(&Client::local_with(2, None).unwrap().with_progress(false)).unwrap();
+    assert_eq!(pipeline(5).compute_with(&client).unwrap(), local);
+
+    let without_tls = Credentials { token: TOKEN.into(), tls: None };
+    let err = Client::connect_with(&cluster.address, &without_tls).err().unwrap().to_string();
+    assert!(err.contains("wants TLS"), "{err}");
+    let plain = cluster.address.replace("tls://", "tcp://");
+    assert!(Client::connect_with(&plain, &without_tls).is_err(), "plain TCP reached a TLS scheduler");
+    let strangers = tempfile::tempdir().unwrap();
+    let stranger = Credentials { token: TOKEN.into(), tls: Some(make_certificates(strangers.path())) };
+    let err = Client::connect_with(&cluster.address, &stranger).err().unwrap().to_string();
+    assert!(err.contains("TLS handshake"), "{err}");
+    let output = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["worker", "--scheduler", &cluster.address, "--token", TOKEN, "--name", "stranger"])
+        .args(tls_options(&stranger.tls))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("TLS handshake"));
+    assert_eq!(client.cluster_info().unwrap().workers.len(), 2, "the stranger never joined");
+    cluster.wait_until_idle(&client);
 }
 
 #[test]

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+use tessera_core::wire::transport::{Tls, TlsFiles};
 use tessera_core::wire::{ClusterInfo, Coordinate, Coordinated, TaskRecord};
 use tessera_core::{Error, Graph, Key, Result, Value};
 
@@ -83,6 +84,16 @@ pub struct Client {
 #[cfg(feature = "local")]
 static CURRENT: std::sync::OnceLock<Client> = std::sync::OnceLock::new();
 
+/// What a client presents to a cluster: its token and, for a `tls://` scheduler, a TLS
+/// identity signed by the cluster's CA.
+#[derive(Clone, Debug, Default)]
+pub struct Credentials {
+    /// The cluster's shared secret.
+    pub token: String,
+    /// The client's CA, certificate and key files.
+    pub tls: Option<TlsFiles>,
+}
+
 impl Client {
     /// An embedded engine with one task thread per core and no memory limit.
     #[cfg(feature = "local")]
@@ -99,16 +110,25 @@ impl Client {
         Ok(Client { engine: Arc::new(engine), show_progress: true, retries: 0, resources: Vec::new() })
     }
 
-    /// A client of the cluster whose scheduler listens at `address` (`host:port`),
-    /// presenting the token in the `TESSERA_TOKEN` environment variable.
+    /// A client of the cluster whose scheduler listens at `address` (`tcp://host:port`,
+    /// `tls://host:port` or `host:port`), with the token in `TESSERA_TOKEN` and, for a
+    /// TLS cluster, the identity in `TESSERA_TLS_CA`, `TESSERA_TLS_CERT` and
+    /// `TESSERA_TLS_KEY`.
     pub fn connect(address: &str) -> Result<Client> {
         let token = std::env::var("TESSERA_TOKEN").unwrap_or_default();
         Client::connect_with_token(address, &token)
     }
 
-    /// A client of the cluster at `address`, presenting `token`.
+    /// A client of the cluster at `address`, presenting `token` (and the TLS identity
+    /// of the environment, if any).
     pub fn connect_with_token(address: &str, token: &str) -> Result<Client> {
-        let engine = crate::remote::RemoteEngine::connect(address, token)?;
+        Client::connect_with(address, &Credentials { token: token.to_string(), tls: TlsFiles::from_env()? })
+    }
+
+    /// A client of the cluster at `address`, presenting `credentials`.
+    pub fn connect_with(address: &str, credentials: &Credentials) -> Result<Client> {
+        let tls = credentials.tls.as_ref().map(Tls::load).transpose()?;
+        let engine = crate::remote::RemoteEngine::connect(address, &credentials.token, tls)?;
         Ok(Client { engine: Arc::new(engine), show_progress: true, retries: 0, resources: Vec::new() })
     }
 

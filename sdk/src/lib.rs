@@ -25,5 +25,6 @@ mod report;
 pub mod wasm;
 
 pub use crate::futures::{Future, as_completed, wait};
-pub use client::Client;
+pub use client::{Client, Credentials};
+pub use tessera_core::wire::transport::TlsFiles;
 pub use tessera_core::{Chunk, DType, Element, Error, Graph, Key, Result, Scalar, Value};

@@ -15,12 +15,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tessera_core::wire::fetch::Peers;
+use tessera_core::wire::transport::{Connection, Tls};
 use tessera_core::wire::{
     ClientMessage, ClientReply, ClusterInfo, Coordinate, Coordinated, Hello, ModuleBytes, PROTOCOL_VERSION, Role,
     TaskRecord, frame,
 };
 use tessera_core::{Error, Graph, Key, Op, Result, Value};
-use tokio::net::TcpStream;
 use tokio::sync::mpsc::{self, UnboundedSender};
 
 /// The tickets of this connection and the keys each wants.
@@ -92,10 +92,9 @@ pub(crate) struct RemoteEngine {
 type Coordinating = Arc<Mutex<HashMap<u64, Sender<Coordinated>>>>;
 
 impl RemoteEngine {
-    /// Connects to the scheduler at `address` (`host:port`, optionally prefixed with
-    /// `tcp://`) presenting `token`.
-    pub(crate) fn connect(address: &str, token: &str) -> Result<Self> {
-        let address = address.strip_prefix("tcp://").unwrap_or(address).to_string();
+    /// Connects to the scheduler at `address` (`host:port`, `tcp://host:port` or, with
+    /// `tls`, `tls://host:port`) presenting `token`.
+    pub(crate) fn connect(address: &str, token: &str, tls: Option<Tls>) -> Result<Self> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("tessera-client-io")
@@ -110,12 +109,9 @@ impl RemoteEngine {
         let coordinating: Coordinating = Arc::default();
         let hello = Hello { version: PROTOCOL_VERSION, token: token.to_string(), role: Role::Client };
         let messages = runtime.block_on(async {
-            let mut stream = TcpStream::connect(&address)
-                .await
-                .map_err(|e| Error::Connection(format!("cannot reach the scheduler at {address}: {e}")))?;
-            stream.set_nodelay(true).map_err(|e| Error::Connection(e.to_string()))?;
+            let mut stream = Connection::open(address, tls.as_ref(), "the scheduler").await?;
             frame::introduce(&mut stream, &hello).await?;
-            let (mut reader, writer) = stream.into_split();
+            let (mut reader, writer) = stream.split();
             let (messages, queued) = mpsc::unbounded_channel();
             tokio::spawn(frame::send_batches(writer, queued));
             let registry = registry.clone();
@@ -167,7 +163,7 @@ impl RemoteEngine {
             registry,
             info_waiting,
             stream_waiting,
-            peers: Arc::new(Peers::new(token.to_string(), Role::Client)),
+            peers: Arc::new(Peers::new(token.to_string(), Role::Client, tls)),
             uploaded: Mutex::new(HashSet::new()),
             progress,
             closed,

@@ -4,24 +4,25 @@
 use crate::error::{Error, Result};
 use crate::key::Key;
 use crate::value::Value;
+use crate::wire::transport::{Connection, Tls};
 use crate::wire::{DataReply, DataRequest, Hello, PROTOCOL_VERSION, Role, frame};
 use std::collections::HashMap;
 use std::sync::Arc;
-use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 
 /// Connections to other workers' data ports, opened on first use and kept.
 pub struct Peers {
     token: String,
     role: Role,
-    connections: Mutex<HashMap<String, Arc<Mutex<TcpStream>>>>,
+    tls: Option<Tls>,
+    connections: Mutex<HashMap<String, Arc<Mutex<Connection>>>>,
 }
 
 impl Peers {
     /// Fetches with `token`, introducing itself as `role` ([`Role::Peer`] for a worker,
-    /// [`Role::Client`] for a client).
-    pub fn new(token: String, role: Role) -> Self {
-        Peers { token, role, connections: Mutex::new(HashMap::new()) }
+    /// [`Role::Client`] for a client), over TLS to `tls://` addresses.
+    pub fn new(token: String, role: Role, tls: Option<Tls>) -> Self {
+        Peers { token, role, tls, connections: Mutex::new(HashMap::new()) }
     }
 
     /// The values of `keys` from the worker at `address`; an error names a key it does
@@ -45,15 +46,12 @@ impl Peers {
             .collect()
     }
 
-    async fn connection(&self, address: &str) -> Result<Arc<Mutex<TcpStream>>> {
+    async fn connection(&self, address: &str) -> Result<Arc<Mutex<Connection>>> {
         let mut connections = self.connections.lock().await;
         if let Some(c) = connections.get(address) {
             return Ok(c.clone());
         }
-        let mut stream = TcpStream::connect(address)
-            .await
-            .map_err(|e| Error::Connection(format!("cannot reach the worker at {address}: {e}")))?;
-        stream.set_nodelay(true).map_err(|e| Error::Connection(e.to_string()))?;
+        let mut stream = Connection::open(address, self.tls.as_ref(), "the worker").await?;
         let hello = Hello { version: PROTOCOL_VERSION, token: self.token.clone(), role: self.role.clone() };
         frame::introduce(&mut stream, &hello).await?;
         let c = Arc::new(Mutex::new(stream));
@@ -62,7 +60,7 @@ impl Peers {
     }
 }
 
-async fn exchange(stream: &mut TcpStream, keys: Vec<Key>) -> Result<DataReply> {
+async fn exchange(stream: &mut Connection, keys: Vec<Key>) -> Result<DataReply> {
     frame::write(stream, &vec![DataRequest::Get { keys }]).await?;
     let replies: Vec<DataReply> = frame::read(stream, &mut Vec::new())
         .await?

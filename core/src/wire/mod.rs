@@ -17,6 +17,7 @@
 pub mod coordination;
 pub mod fetch;
 pub mod frame;
+pub mod transport;
 
 pub use coordination::{Coordinate, Coordinated};
 

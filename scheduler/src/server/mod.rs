@@ -20,6 +20,7 @@ use serde::de::DeserializeOwned;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
+use tessera_core::wire::transport::{Connection, Reader, Tls};
 use tessera_core::wire::{ClientMessage, Role, WorkerReport, frame};
 use tessera_core::{Error, Result};
 use tokio::net::{TcpListener, TcpStream};
@@ -33,6 +34,9 @@ const TICK: Duration = Duration::from_millis(250);
 pub struct SchedulerConfig {
     /// The shared secret clients and workers must present.
     pub token: String,
+    /// The scheduler's TLS identity: when given, every client and worker connection is
+    /// mutual TLS.
+    pub tls: Option<Tls>,
     /// How workers are treated.
     pub cluster: ClusterConfig,
 }
@@ -71,9 +75,10 @@ pub async fn serve(listener: TcpListener, dashboard: Option<TcpListener>, config
                 return Ok(());
             }
         };
-        let (inbound, token, next_id) = (inbound.clone(), token.clone(), next_id.clone());
+        let (inbound, token, next_id, tls) = (inbound.clone(), token.clone(), next_id.clone(), config.tls.clone());
         tokio::spawn(async move {
-            if let Err(e) = connection(stream, inbound, &token, next_id.fetch_add(1, Ordering::Relaxed)).await {
+            let id = next_id.fetch_add(1, Ordering::Relaxed);
+            if let Err(e) = connection(stream, tls.as_ref(), inbound, &token, id).await {
                 tracing::warn!(%peer, "connection refused or failed: {e}");
             }
         });
@@ -81,10 +86,16 @@ pub async fn serve(listener: TcpListener, dashboard: Option<TcpListener>, config
 }
 
 /// Admits one connection and runs it until it closes.
-async fn connection(mut stream: TcpStream, inbound: UnboundedSender<Inbound>, token: &str, id: u32) -> Result<()> {
-    stream.set_nodelay(true).map_err(|e| Error::Connection(e.to_string()))?;
+async fn connection(
+    stream: TcpStream,
+    tls: Option<&Tls>,
+    inbound: UnboundedSender<Inbound>,
+    token: &str,
+    id: u32,
+) -> Result<()> {
+    let mut stream = Connection::accept(stream, tls).await?;
     let role = frame::admit(&mut stream, token, id).await?;
-    let (reader, writer) = stream.into_split();
+    let (reader, writer) = stream.split();
     match role {
         Role::Worker(info) => {
             let id = WorkerId(id);
@@ -112,7 +123,7 @@ async fn connection(mut stream: TcpStream, inbound: UnboundedSender<Inbound>, to
 
 /// Reads batches from a connection and forwards each as one inbound message.
 async fn forward<T: DeserializeOwned + Serialize>(
-    mut reader: tokio::net::tcp::OwnedReadHalf,
+    mut reader: Reader,
     inbound: &UnboundedSender<Inbound>,
     wrap: impl Fn(Vec<T>) -> Inbound,
 ) -> Result<()> {

@@ -4,28 +4,30 @@
 
 use super::store::Store;
 use std::sync::Arc;
+use tessera_core::wire::transport::{Connection, Tls};
 use tessera_core::wire::{DataReply, DataRequest, Role, frame};
 use tessera_core::{Error, Result};
 use tokio::net::{TcpListener, TcpStream};
 
-/// Answers data requests on `listener` from holders of `token`, until the process ends.
-pub async fn serve(listener: TcpListener, store: Arc<Store>, token: Arc<str>) {
+/// Answers data requests on `listener` from holders of `token` (over TLS with `tls`),
+/// until the process ends.
+pub async fn serve(listener: TcpListener, store: Arc<Store>, token: Arc<str>, tls: Option<Tls>) {
     let mut next_id = 1;
     loop {
         let Ok((stream, peer)) = listener.accept().await else { continue };
-        let (store, token) = (store.clone(), token.clone());
+        let (store, token, tls) = (store.clone(), token.clone(), tls.clone());
         next_id += 1;
         let id = next_id;
         tokio::spawn(async move {
-            if let Err(e) = answer(stream, &store, &token, id).await {
+            if let Err(e) = answer(stream, tls.as_ref(), &store, &token, id).await {
                 tracing::debug!(%peer, "data connection ended: {e}");
             }
         });
     }
 }
 
-async fn answer(mut stream: TcpStream, store: &Store, token: &str, id: u32) -> Result<()> {
-    stream.set_nodelay(true).map_err(|e| Error::Connection(e.to_string()))?;
+async fn answer(stream: TcpStream, tls: Option<&Tls>, store: &Store, token: &str, id: u32) -> Result<()> {
+    let mut stream = Connection::accept(stream, tls).await?;
     match frame::admit(&mut stream, token, id).await? {
         Role::Client | Role::Peer => {}
         Role::Worker(_) => return Err(Error::Connection("a worker tried to join another worker".into())),

@@ -17,11 +17,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tessera_core::wire::fetch::Peers;
+use tessera_core::wire::transport::{Connection, Scheme, Tls};
 use tessera_core::wire::{
     Hello, InputLocation, PROTOCOL_VERSION, Role, WorkerCommand, WorkerInfo, WorkerMetrics, WorkerReport, frame,
 };
 use tessera_core::{Error, Key, Result, Task, Value};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::mpsc::{self, UnboundedSender};
 
 /// How often a worker tells the scheduler it is alive.
@@ -30,10 +31,13 @@ const HEARTBEAT: Duration = Duration::from_secs(1);
 /// How a worker joins and what it offers.
 #[derive(Clone, Debug)]
 pub struct WorkerConfig {
-    /// The scheduler's `host:port`.
+    /// The scheduler's address (`tcp://host:port`, `tls://host:port` or `host:port`).
     pub scheduler: String,
     /// The cluster's shared secret.
     pub token: String,
+    /// The worker's TLS identity: needed for a `tls://` scheduler, and then its data
+    /// port serves TLS too.
+    pub tls: Option<Tls>,
     /// The worker's name (unique in the cluster).
     pub name: String,
     /// Task threads.
@@ -70,18 +74,16 @@ enum Input {
 /// Joins the scheduler and works until told to shut down; an error when the scheduler
 /// cannot be reached, refuses the worker, or goes away.
 pub async fn run(config: WorkerConfig) -> Result<()> {
-    let mut stream = TcpStream::connect(&config.scheduler)
-        .await
-        .map_err(|e| Error::Connection(format!("cannot reach the scheduler at {}: {e}", config.scheduler)))?;
-    stream.set_nodelay(true).map_err(|e| Error::Connection(e.to_string()))?;
+    let mut stream = Connection::open(&config.scheduler, config.tls.as_ref(), "the scheduler").await?;
     let host = match &config.listen_host {
         Some(host) => host.clone(),
-        None => stream.local_addr().map_err(|e| Error::Connection(e.to_string()))?.ip().to_string(),
+        None => stream.local_addr()?.ip().to_string(),
     };
     let listener = TcpListener::bind((host.as_str(), 0))
         .await
         .map_err(|e| Error::Connection(format!("cannot open a data port on {host}: {e}")))?;
-    let data_address = listener.local_addr().map_err(|e| Error::Connection(e.to_string()))?.to_string();
+    let data_address = listener.local_addr().map_err(|e| Error::Connection(e.to_string()))?;
+    let data_address = Scheme::serving(config.tls.as_ref()).address(data_address);
     let info = WorkerInfo {
         name: config.name.clone(),
         nthreads: config.nthreads as u32,
@@ -112,8 +114,8 @@ pub async fn run(config: WorkerConfig) -> Result<()> {
         }),
         _ => Store::default(),
     });
-    tokio::spawn(data::serve(listener, store.clone(), config.token.clone().into()));
-    let (reader, writer) = stream.into_split();
+    tokio::spawn(data::serve(listener, store.clone(), config.token.clone().into(), config.tls.clone()));
+    let (reader, writer) = stream.split();
     let (reports, queued) = mpsc::unbounded_channel();
     tokio::spawn(frame::send_batches(writer, queued));
 
@@ -151,7 +153,7 @@ pub async fn run(config: WorkerConfig) -> Result<()> {
         pool,
         reports,
         inputs,
-        peers: Arc::new(Peers::new(config.token.clone(), Role::Peer)),
+        peers: Arc::new(Peers::new(config.token.clone(), Role::Peer, config.tls.clone())),
         executing: 0,
         running: 0,
         handed: Vec::new(),
