@@ -573,15 +573,58 @@ fn tasks_needing_a_resource_run_only_on_workers_offering_it() {
     assert!(!page.contains("<td>w0</td>"), "a task ran on the worker without a GPU: {page}");
 }
 
-#[test]
-fn wasm_tasks_run_on_remote_workers() {
-    let dir = match std::env::var("TESSERA_TEST_COMPONENTS") {
-        Ok(dir) if !dir.is_empty() => std::path::PathBuf::from(dir),
+/// The directory of the example task components, or `None` (after saying so) when
+/// they were not built and the run does not require them.
+fn test_components() -> Option<std::path::PathBuf> {
+    match std::env::var("TESSERA_TEST_COMPONENTS") {
+        Ok(dir) if !dir.is_empty() => Some(std::path::PathBuf::from(dir)),
         _ if std::env::var_os("TESSERA_REQUIRE_TEST_SERVICES").is_some() => {
             panic!("TESSERA_TEST_COMPONENTS is not set but TESSERA_REQUIRE_TEST_SERVICES is")
         }
-        _ => return eprintln!("skipping: TESSERA_TEST_COMPONENTS is not set (run `cargo xtask build-tasks`)"),
-    };
+        _ => {
+            eprintln!("skipping: TESSERA_TEST_COMPONENTS is not set (run `cargo xtask build-tasks`)");
+            None
+        }
+    }
+}
+
+#[test]
+fn a_task_whose_worker_dies_three_times_fails_with_an_error_naming_it() {
+    let Some(dir) = test_components() else { return };
+    let mut cluster = Cluster::start(3);
+    let client = cluster.client();
+    client.wait_for_workers(3, JOIN_TIMEOUT).unwrap();
+    // A task that never returns stands in for one that crashes its worker: each time
+    // it runs, the test kills that worker's process.
+    let probes = tessera::wasm::Module::from_file(dir.join("probes.wasm")).unwrap();
+    let spin = probes.task("spin").unwrap().call(&serde_json::json!(null), &[]);
+    let future = client.submit(&spin).unwrap();
+    for round in 1..=3 {
+        let start = Instant::now();
+        let running = loop {
+            let info = client.cluster_info().unwrap();
+            if let Some(w) = info.workers.iter().find(|w| w.metrics.executing > 0) {
+                break w.name.clone();
+            }
+            assert!(start.elapsed() < JOIN_TIMEOUT, "round {round}: no worker runs the task: {info:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let index: usize = running.trim_start_matches('w').parse().unwrap();
+        cluster.workers[index].kill().unwrap();
+        cluster.workers[index].wait().unwrap();
+    }
+    let err = future.result().unwrap_err().to_string();
+    assert!(err.contains("killed 3 workers") && err.contains(&spin.key().to_string()), "{err}");
+    // The cluster itself is fine: a new worker computes the next graph.
+    cluster.add_worker("w3", TOKEN);
+    client.wait_for_workers(1, JOIN_TIMEOUT).unwrap();
+    let local = pipeline(8).compute_with(&Client::local_with(2, None).unwrap().with_progress(false)).unwrap();
+    assert_eq!(pipeline(8).compute_with(&client).unwrap(), local);
+}
+
+#[test]
+fn wasm_tasks_run_on_remote_workers() {
+    let Some(dir) = test_components() else { return };
     let cluster = Cluster::start(2);
     let client = cluster.client();
     client.wait_for_workers(2, JOIN_TIMEOUT).unwrap();
