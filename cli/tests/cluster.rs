@@ -442,6 +442,37 @@ fn persist_and_futures_keep_results_on_workers_until_released() {
 }
 
 #[test]
+fn a_broadcast_value_lands_on_every_worker_and_outlives_its_first_holder() {
+    let mut cluster = Cluster::start(3);
+    let client = cluster.client();
+    client.wait_for_workers(3, JOIN_TIMEOUT).unwrap();
+    let value = tessera::Value::Json(serde_json::json!({ "weights": [1, 2, 3] }));
+    let futures = client.broadcast([value.clone()]).unwrap();
+    let start = Instant::now();
+    while !client.cluster_info().unwrap().workers.iter().all(|w| w.held_keys == 1) {
+        assert!(start.elapsed() < JOIN_TIMEOUT, "not on every worker: {:?}", client.cluster_info());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let finished = wait_for_status(&cluster, "the scatter", |s| s["finished_total"].as_u64() == Some(1));
+    // Two of the three workers die, the first holder among them whichever it was: the
+    // last copy serves the value, which is never computed again.
+    for worker in &mut cluster.workers[..2] {
+        worker.kill().unwrap();
+        worker.wait().unwrap();
+    }
+    client.wait_for_workers(1, JOIN_TIMEOUT).unwrap();
+    while client.cluster_info().unwrap().workers.len() != 1 {
+        assert!(start.elapsed() < JOIN_TIMEOUT, "the dead workers were not noticed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(*client.gather(&futures).unwrap()[0], value);
+    let status = wait_for_status(&cluster, "the status", |_| true);
+    assert_eq!(status["finished_total"], finished["finished_total"], "recomputed: {status}");
+    drop(futures);
+    cluster.wait_until_idle(&client);
+}
+
+#[test]
 fn a_cancelled_future_stops_its_work() {
     let cluster = Cluster::start(1);
     let client = cluster.client();

@@ -108,6 +108,14 @@ pub enum Event {
         /// The worker that now holds a copy.
         to: WorkerId,
     },
+    /// A copy of `key` was made on `to` (a broadcast or replication): `to` holds a
+    /// replica besides the value's holder.
+    ValueReplicated {
+        /// The key.
+        key: Key,
+        /// The worker that now holds a copy too.
+        to: WorkerId,
+    },
     /// A client no longer wants these keys.
     KeysReleased {
         /// The client.

@@ -18,7 +18,10 @@
 //!   runs). While `Processing`: it is released when it finishes.
 //!
 //! A value copied to another worker (`ValueMoved`, when a worker retires) changes
-//! holder; the old holder is told to release it.
+//! holder; the old holder is told to release it. A value copied to more workers
+//! (`ValueReplicated`, for a broadcast) has replicas: tasks reading it run where any
+//! copy is, a released value is released on every holder, and losing a holder loses
+//! the value only when no replica is left.
 //!
 //! A worker that cannot get a task's inputs (`InputsMissing`) has those copies
 //! forgotten and the task queued again, without counting it as a kill.
@@ -88,6 +91,8 @@ struct Task {
     avoid: Option<WorkerId>,
     /// Processing: where it runs. Memory: who holds the value.
     worker: Option<WorkerId>,
+    /// Memory: other workers holding copies of the value.
+    replicas: Vec<WorkerId>,
     nbytes: u64,
     wanted_by: Vec<ClientId>,
     failure: Option<Box<Failure>>,
@@ -191,6 +196,7 @@ impl State {
             Event::TaskErred { worker, key, message } => self.task_erred(worker, key, message, out),
             Event::InputsMissing { worker, key, missing } => self.inputs_missing(worker, key, missing, out),
             Event::ValueMoved { key, from, to } => self.value_moved(key, from, to, out),
+            Event::ValueReplicated { key, to } => self.value_replicated(key, to, out),
             Event::KeysReleased { client, keys } => self.release_keys(client, keys),
             Event::TaskReturned { worker, key } => self.task_returned(worker, key, out),
         }
@@ -209,21 +215,26 @@ impl State {
         self.ids.get(key).map(|id| self.tasks[id.ix()].state)
     }
 
-    /// The workers holding the value of `key` (empty unless it is in memory).
-    pub fn who_has(&self, key: &Key) -> &[WorkerId] {
-        match self.ids.get(key).map(|id| &self.tasks[id.ix()]) {
-            Some(Task { state: Memory, worker: Some(worker), .. }) => std::slice::from_ref(worker),
-            _ => &[],
-        }
+    /// The workers holding the value of `key` (none unless it is in memory): its
+    /// holder, then its replicas.
+    pub fn who_has(&self, key: &Key) -> impl Iterator<Item = WorkerId> + '_ {
+        let task = self.ids.get(key).map(|id| &self.tasks[id.ix()]).filter(|t| t.state == Memory);
+        task.into_iter().flat_map(|t| t.worker.iter().chain(&t.replicas).copied())
     }
 
     /// The keys whose values only `worker` holds.
     pub fn held_by(&self, worker: WorkerId) -> Vec<Key> {
         self.tasks
             .iter()
-            .filter(|t| t.live && t.state == Memory && t.worker == Some(worker))
+            .filter(|t| t.live && t.state == Memory && t.worker == Some(worker) && t.replicas.is_empty())
             .map(|t| Key::clone(&t.key))
             .collect()
+    }
+
+    /// How many values `worker` holds, replicas included.
+    pub fn holding_count(&self, worker: WorkerId) -> usize {
+        let holds = |t: &&Task| t.worker == Some(worker) || t.replicas.contains(&worker);
+        self.tasks.iter().filter(|t| t.live && t.state == Memory).filter(holds).count()
     }
 
     /// How many tasks are in each state.
@@ -429,8 +440,8 @@ impl State {
             let is_input = self.links[id.ix()].deps.iter().any(|&(x, _)| x == d);
             let dep_task = &mut self.tasks[d.ix()];
             if is_input && dep_task.state == Memory {
-                if let Some(holder) = dep_task.worker {
-                    out.push(Command::Release { worker: holder, key: dep });
+                for holder in dep_task.worker.iter().chain(&dep_task.replicas) {
+                    out.push(Command::Release { worker: *holder, key: dep.clone() });
                 }
                 self.lose(d);
             }
@@ -456,11 +467,34 @@ impl State {
             out.push(Command::Release { worker: to, key });
             return;
         };
-        if task.state == Memory && task.worker == Some(from) && from != to && to_known {
+        if let Some(i) = task.replicas.iter().position(|&r| r == from).filter(|_| task.state == Memory && to_known) {
+            // A replica moved: `to` holds it now, unless it held one already.
+            if task.worker == Some(to) || task.replicas.contains(&to) {
+                task.replicas.swap_remove(i);
+            } else {
+                task.replicas[i] = to;
+            }
+            out.push(Command::Release { worker: from, key });
+        } else if task.state == Memory && task.worker == Some(from) && from != to && to_known {
             task.worker = Some(to);
+            task.replicas.retain(|&r| r != to);
             out.push(Command::Release { worker: from, key });
         } else if task.worker != Some(to) || task.state != Memory {
             // Released meanwhile, or a stale report: the copy is not needed.
+            out.push(Command::Release { worker: to, key });
+        }
+    }
+
+    fn value_replicated(&mut self, key: Key, to: WorkerId, out: &mut Vec<Command>) {
+        let Some(task) = self.ids.get(&key).map(|id| &mut self.tasks[id.ix()]) else {
+            out.push(Command::Release { worker: to, key });
+            return;
+        };
+        let holds = task.worker == Some(to) || task.replicas.contains(&to);
+        if task.state == Memory && self.workers.contains(to) && !holds {
+            task.replicas.push(to);
+        } else if !holds {
+            // Released or recomputed meanwhile: the copy is not needed.
             out.push(Command::Release { worker: to, key });
         }
     }
@@ -491,9 +525,16 @@ impl State {
             }
         }
         for i in 0..self.tasks.len() {
-            let task = &self.tasks[i];
-            if task.live && task.state == Memory && task.worker == Some(worker) {
-                self.lose(TaskId(i as u32));
+            let task = &mut self.tasks[i];
+            if !(task.live && task.state == Memory) {
+                continue;
+            }
+            task.replicas.retain(|&r| r != worker);
+            if task.worker == Some(worker) {
+                match task.replicas.pop() {
+                    Some(replica) => task.worker = Some(replica),
+                    None => self.lose(TaskId(i as u32)),
+                }
             }
         }
     }
@@ -518,7 +559,7 @@ impl State {
                 }
                 Memory if !needed && task.readers == 0 => {
                     let task = &mut self.tasks[id.ix()];
-                    if let Some(worker) = task.worker.take() {
+                    for worker in task.worker.take().into_iter().chain(task.replicas.drain(..)) {
                         out.push(Command::Release { worker, key: Key::clone(&task.key) });
                     }
                     task.state = Released;
@@ -582,6 +623,7 @@ impl State {
         let task = &mut self.tasks[id.ix()];
         task.state = Released;
         task.worker = None;
+        task.replicas.clear();
         task.nbytes = 0;
         self.recheck.push(id);
         for &(d, _) in &self.links[id.ix()].dependents {
@@ -703,9 +745,10 @@ impl State {
                 break;
             }
             let tasks = &self.tasks;
-            let holders = self.links[id.ix()].deps.iter().filter_map(|(d, _)| {
+            let holders = self.links[id.ix()].deps.iter().flat_map(|(d, _)| {
                 let dep = &tasks[d.ix()];
-                dep.worker.filter(|_| dep.state == Memory).map(|w| (w, dep.nbytes))
+                let copies = dep.worker.iter().chain(&dep.replicas).filter(|_| dep.state == Memory);
+                copies.map(|&w| (w, dep.nbytes))
             });
             let (needs, avoid) = (&tasks[id.ix()].resources, tasks[id.ix()].avoid);
             let Some(worker) = self.workers.choose(holders, needs, avoid) else {
@@ -767,6 +810,7 @@ impl State {
             resources: Vec::new(),
             avoid: None,
             worker: None,
+            replicas: Vec::new(),
             nbytes: 0,
             wanted_by: Vec::new(),
             failure: None,

@@ -304,9 +304,9 @@ impl Sim {
                 let inputs: Vec<u64> = self.graph.deps[task]
                     .iter()
                     .map(|&d| {
-                        let holders = self.state.who_has(&Graph::key(d));
-                        let holder = holders.first().unwrap_or_else(|| panic!("{key}: input {d} is nowhere"));
-                        self.workers[holder].store[&d]
+                        let mut holders = self.state.who_has(&Graph::key(d));
+                        let holder = holders.next().unwrap_or_else(|| panic!("{key}: input {d} is nowhere"));
+                        self.workers[&holder].store[&d]
                     })
                     .collect();
                 let outcome = if self.failing.contains(&task) {
@@ -326,7 +326,7 @@ impl Sim {
             }
             Command::Ready { client, key } => {
                 let task = self.index[&key];
-                let holder = self.state.who_has(&key).first().copied().expect("a ready key is held");
+                let holder = self.state.who_has(&key).next().expect("a ready key is held");
                 let value = self.workers[&holder].store[&task];
                 // A wanted value lost with its worker is recomputed and announced again.
                 let before = self.answers.insert((client, task), Ok(value));

@@ -63,6 +63,8 @@ pub(crate) trait Engine: Send + Sync {
     fn cluster_info(&self) -> Result<ClusterInfo>;
     /// Stops every worker and the scheduler of a cluster.
     fn shutdown(&self) -> Result<()>;
+    /// Copies the values of `keys` (computed) to every worker, in the background.
+    fn replicate(&self, keys: &[Key]) -> Result<()>;
     /// The scheduler's clock (seconds since it started) and its recently finished
     /// tasks, oldest first.
     fn task_stream(&self) -> Result<(f64, Vec<TaskRecord>)>;

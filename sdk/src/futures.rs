@@ -270,6 +270,30 @@ impl Client {
         self.submit_all(&literals)
     }
 
+    /// Puts values on every worker (Dask's `scatter(..., broadcast=True)`): scattered,
+    /// then copied to each worker, so tasks reading them anywhere find them locally.
+    /// The copies are made in the background; until one lands, tasks fetch the value.
+    pub fn broadcast(&self, values: impl IntoIterator<Item = Value>) -> Result<Vec<Future>> {
+        let futures = self.scatter(values)?;
+        self.replicate(&futures)?;
+        Ok(futures)
+    }
+
+    /// Copies the values of `futures` to every worker once computed (Dask's
+    /// `replicate`), so a worker's loss does not lose them and tasks anywhere read
+    /// them locally. Waits for the futures; an error if one of them failed.
+    pub fn replicate(&self, futures: &[Future]) -> Result<()> {
+        let mut keys = Vec::with_capacity(futures.len());
+        for f in futures {
+            f.batch.wait(std::slice::from_ref(&f.key))?;
+            if let Some(Err(error)) = f.batch.known().get(&f.key) {
+                return Err(error.clone());
+            }
+            keys.push(f.key.clone());
+        }
+        self.engine().replicate(&keys)
+    }
+
     /// Waits for every future and fetches the values, in order; the first error
     /// otherwise. Futures of one submission are fetched together.
     pub fn gather(&self, futures: &[Future]) -> Result<Vec<Arc<Value>>> {
@@ -353,5 +377,16 @@ mod tests {
         let doubled = delayed::call("double", |a| Ok(Value::Json(serde_json::json!(json_int(a[0]) * 2))), &[&d]);
         let y = client.submit(&doubled).unwrap();
         assert_eq!(json_int(&y.result().unwrap()), 40);
+    }
+
+    #[test]
+    fn broadcast_values_read_like_scattered_ones_and_failed_futures_cannot_be_replicated() {
+        let client = Client::local_with(2, None).unwrap().with_progress(false);
+        let shared = client.broadcast([Value::Json(serde_json::json!(7))]).unwrap();
+        assert_eq!(json_int(&client.gather(&shared).unwrap()[0]), 7);
+        let failing = delayed::call("fails", |_| Err(Error::Engine("no".into())), &[]);
+        let future = client.submit(&failing).unwrap();
+        let err = client.replicate(&[future]).unwrap_err().to_string();
+        assert!(err.contains("no"), "{err}");
     }
 }

@@ -190,6 +190,11 @@ impl Engine for LocalEngine {
         Err(Error::invalid("shutdown", "the embedded engine has no cluster to shut down; it stops with its process"))
     }
 
+    fn replicate(&self, _keys: &[Key]) -> Result<()> {
+        // Every task thread reads the one in-process copy.
+        Ok(())
+    }
+
     fn coordinate(&self, op: Coordinate, timeout: Option<Duration>) -> Result<Option<Coordinated>> {
         let request = self.next_request.fetch_add(1, Ordering::Relaxed);
         let (answer, answered) = crossbeam_channel::bounded(1);

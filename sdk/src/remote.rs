@@ -326,6 +326,10 @@ impl Engine for RemoteEngine {
         }
     }
 
+    fn replicate(&self, keys: &[Key]) -> Result<()> {
+        self.send(ClientMessage::Replicate { keys: keys.to_vec() })
+    }
+
     fn coordinate(&self, op: Coordinate, timeout: Option<Duration>) -> Result<Option<Coordinated>> {
         let request = self.next_request.fetch_add(1, Ordering::Relaxed);
         let (answer, answered) = crossbeam_channel::bounded(1);

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// Bumped whenever a message changes shape; peers of another version are refused.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// The first message on every connection.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -103,6 +103,12 @@ pub enum ClientMessage {
     Info,
     /// Stops every worker, then the scheduler.
     Shutdown,
+    /// Copies the values of these keys (in memory) to every worker, for tasks anywhere
+    /// to read them locally (`scatter` with broadcast, `replicate`).
+    Replicate {
+        /// The keys.
+        keys: Vec<Key>,
+    },
     /// A request to a lock, event, variable or queue, answered with
     /// [`ClientReply::Coordinated`] carrying the same `request` number.
     Coordinate {

@@ -7,6 +7,10 @@
 //! Retiring a worker is graceful: it gets no new task; once its running tasks are
 //! done, every value only it holds is copied to another worker (`Copy`), and when it
 //! holds nothing the scheduler tells it to shut down. Nothing is recomputed.
+//!
+//! Replicating a value (a client's `Replicate`, as `scatter(broadcast)` sends) uses
+//! the same `Copy`: every worker not holding it fetches it from a holder, and each copy
+//! made becomes a replica in the state machine.
 
 use super::status::{Activity, AdaptiveTarget, RetireRequest, Retired, Status};
 use crate::coordination::{Answer, Coordination};
@@ -117,6 +121,9 @@ pub(crate) struct Cluster {
     stealing_from: HashSet<WorkerId>,
     /// Tasks given back for idle workers since the start.
     stolen_total: u64,
+    /// Copies made for a `Replicate` request, by key and receiving worker, until the
+    /// worker reports them.
+    replicating: HashSet<(Key, WorkerId)>,
     /// When a client asked the whole cluster to shut down.
     shutdown_since: Option<Instant>,
     /// Fired once the shutdown is complete: the server stops.
@@ -140,6 +147,7 @@ impl Cluster {
             coordination: Coordination::default(),
             stealing_from: HashSet::new(),
             stolen_total: 0,
+            replicating: HashSet::new(),
             shutdown_since: None,
             stop: Some(stop),
         }
@@ -275,6 +283,10 @@ impl Cluster {
             }
             WorkerReport::Copied { values } => {
                 for (key, from_address, _) in values {
+                    if self.replicating.remove(&(key.clone(), id)) {
+                        self.event(Event::ValueReplicated { key, to: id });
+                        continue;
+                    }
                     let from =
                         self.workers.iter().find(|(_, w)| w.info.data_address == from_address).map(|(id, _)| *id);
                     if let Some(from) = from {
@@ -333,6 +345,7 @@ impl Cluster {
                 self.event(Event::KeysReleased { client: id, keys });
             }
             ClientMessage::Shutdown => self.shutdown(),
+            ClientMessage::Replicate { keys } => self.replicate(keys),
             ClientMessage::TaskStream => {
                 if let Some(client) = self.clients.get(&id) {
                     let (now_s, records) = self.activity.task_stream();
@@ -364,7 +377,7 @@ impl Cluster {
                 name: w.info.name.clone(),
                 data_address: w.info.data_address.clone(),
                 nthreads: w.info.nthreads,
-                held_keys: self.state.held_by(*id).len() as u64,
+                held_keys: self.state.holding_count(*id) as u64,
                 metrics: w.metrics.clone(),
             })
             .collect();
@@ -519,8 +532,29 @@ impl Cluster {
         }
     }
 
+    /// Copies each key in memory to every worker not holding it (and not retiring).
+    fn replicate(&mut self, keys: Vec<Key>) {
+        let mut plan: HashMap<WorkerId, Vec<InputLocation>> = HashMap::new();
+        for key in keys {
+            let holders: Vec<WorkerId> = self.state.who_has(&key).collect();
+            let Some(address) = self.holder_address(&key) else { continue };
+            for (&id, worker) in &self.workers {
+                if worker.retiring || holders.contains(&id) || !self.replicating.insert((key.clone(), id)) {
+                    continue;
+                }
+                plan.entry(id).or_default().push(InputLocation { key: key.clone(), holder: address.clone() });
+            }
+        }
+        for (id, values) in plan {
+            if let Some(w) = self.workers.get(&id) {
+                let _ = w.commands.send(WorkerCommand::Copy { values });
+            }
+        }
+    }
+
     fn remove_worker(&mut self, id: WorkerId, why: &str) {
         self.stealing_from.remove(&id);
+        self.replicating.retain(|(_, to)| *to != id);
         if let Some(worker) = self.workers.remove(&id) {
             tracing::warn!(worker = %worker.info.name, "worker removed: {why}");
             self.event(Event::WorkerRemoved { worker: id });
@@ -565,8 +599,8 @@ impl Cluster {
     }
 
     fn holder_address(&self, key: &Key) -> Option<String> {
-        let holder = self.state.who_has(key).first()?;
-        Some(self.workers.get(holder)?.info.data_address.clone())
+        let holder = self.state.who_has(key).next()?;
+        Some(self.workers.get(&holder)?.info.data_address.clone())
     }
 
     /// Sends a task to its worker with where to fetch the inputs it lacks, preceded by
@@ -577,10 +611,10 @@ impl Cluster {
             Some(task) => {
                 let mut remote_inputs: Vec<InputLocation> = Vec::new();
                 for dep in &task.deps {
-                    let holder = self.state.who_has(dep).first().copied();
-                    if holder == Some(id) || remote_inputs.iter().any(|i| &i.key == dep) {
+                    if self.state.who_has(dep).any(|h| h == id) || remote_inputs.iter().any(|i| &i.key == dep) {
                         continue;
                     }
+                    let holder = self.state.who_has(dep).next();
                     if let Some(address) = holder.and_then(|h| self.workers.get(&h)).map(|w| &w.info.data_address) {
                         remote_inputs.push(InputLocation { key: dep.clone(), holder: address.clone() });
                     }

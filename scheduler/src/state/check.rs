@@ -101,6 +101,10 @@ impl State {
                 Processing if processing.get(&id) != task.worker.as_ref() => Some("processing on another worker"),
                 Memory if !needed && task.readers == 0 => Some("held but neither needed nor read"),
                 Memory if task.worker.is_none_or(|w| !self.workers.contains(w)) => Some("held by an unknown worker"),
+                Memory if task.replicas.iter().any(|&r| !self.workers.contains(r) || task.worker == Some(r)) => {
+                    Some("a replica on an unknown worker or on the holder")
+                }
+                _ if task.state != Memory && !task.replicas.is_empty() => Some("replicas of a value not in memory"),
                 _ => None,
             };
             if let Some(broken) = broken {

@@ -101,11 +101,11 @@ fn a_chain_walks_through_every_state() {
     assert_eq!(h.state("a"), Some(TaskState::Processing));
     assert_eq!(h.finish(A, "a", 8), vec![exec(A, "b")]);
     assert_eq!(h.state("a"), Some(TaskState::Memory));
-    assert_eq!(h.0.who_has(&k("a")), &[A]);
+    assert_eq!(h.0.who_has(&k("a")).collect::<Vec<_>>(), [A]);
     assert_eq!(h.finish(A, "b", 8), vec![release(A, "a"), exec(A, "c")]);
     // Released but kept: c could need it again.
     assert_eq!(h.state("a"), Some(TaskState::Released));
-    assert!(h.0.who_has(&k("a")).is_empty());
+    assert_eq!(h.0.who_has(&k("a")).count(), 0);
     assert_eq!(h.finish(A, "c", 8), vec![ready(C1, "c"), release(A, "b")]);
     assert_eq!(h.state("c"), Some(TaskState::Memory));
     assert_eq!(h.release(C1, &["c"]), vec![release(A, "c"), forget("c"), forget("b"), forget("a")]);
@@ -415,15 +415,60 @@ fn a_moved_value_changes_holder_and_the_old_copy_is_released() {
     h.finish(A, "a", 4);
     assert_eq!(h.0.held_by(A), [k("a")]);
     assert_eq!(h.step(Event::ValueMoved { key: k("a"), from: A, to: B }), vec![release(A, "a")]);
-    assert_eq!(h.0.who_has(&k("a")), &[B]);
+    assert_eq!(h.0.who_has(&k("a")).collect::<Vec<_>>(), [B]);
     assert!(h.0.held_by(A).is_empty());
     // A repeated report changes nothing; a copy made of a released key is dropped.
     assert!(h.step(Event::ValueMoved { key: k("a"), from: A, to: B }).is_empty());
-    assert_eq!(h.0.who_has(&k("a")), &[B]);
+    assert_eq!(h.0.who_has(&k("a")).collect::<Vec<_>>(), [B]);
     let counts = h.0.count_by_state();
     assert!(counts.contains(&(TaskState::Memory, 1)), "{counts:?}");
     h.release(C1, &["a"]);
     assert_eq!(h.step(Event::ValueMoved { key: k("a"), from: B, to: A }), vec![release(A, "a")]);
+}
+
+#[test]
+fn replicas_serve_readers_anywhere_and_outlive_their_holder() {
+    let mut h = Harness::new(&[(A, 1), (B, 1)]);
+    h.submit(C1, vec![spec("a", &[])], &["a"]);
+    h.finish(A, "a", 4);
+    assert!(h.step(Event::ValueReplicated { key: k("a"), to: B }).is_empty());
+    assert_eq!(h.0.who_has(&k("a")).collect::<Vec<_>>(), [A, B]);
+    assert!(h.0.held_by(A).is_empty(), "A's value is not unique: it need not move when A retires");
+    assert_eq!((h.0.holding_count(A), h.0.holding_count(B)), (1, 1));
+    // A repeated report, or one from the holder itself, changes nothing.
+    assert!(h.step(Event::ValueReplicated { key: k("a"), to: B }).is_empty());
+    assert!(h.step(Event::ValueReplicated { key: k("a"), to: A }).is_empty());
+    // The holder dies: the replica holds the value, nothing is recomputed.
+    assert!(h.step(Event::WorkerRemoved { worker: A }).is_empty());
+    assert_eq!(h.state("a"), Some(TaskState::Memory));
+    assert_eq!(h.0.who_has(&k("a")).collect::<Vec<_>>(), [B]);
+    // A task reading it runs where the copy is.
+    assert_eq!(h.submit(C1, vec![spec("b", &["a"])], &["b"]), vec![exec(B, "b")]);
+}
+
+#[test]
+fn a_released_value_is_released_on_every_holder() {
+    let mut h = Harness::new(&[(A, 1), (B, 1)]);
+    h.submit(C1, vec![spec("a", &[])], &["a"]);
+    h.finish(A, "a", 4);
+    h.step(Event::ValueReplicated { key: k("a"), to: B });
+    assert_eq!(h.release(C1, &["a"]), vec![release(A, "a"), release(B, "a"), forget("a")]);
+    // A copy landing after the release is dropped at once.
+    assert_eq!(h.step(Event::ValueReplicated { key: k("a"), to: B }), vec![release(B, "a")]);
+}
+
+#[test]
+fn a_moved_replica_keeps_one_copy_per_worker() {
+    let c = WorkerId(3);
+    let mut h = Harness::new(&[(A, 1), (B, 1), (c, 1)]);
+    h.submit(C1, vec![spec("a", &[])], &["a"]);
+    h.finish(A, "a", 4);
+    h.step(Event::ValueReplicated { key: k("a"), to: B });
+    // B retires and its replica moves to C; then A's copy moves to C, which has one.
+    assert_eq!(h.step(Event::ValueMoved { key: k("a"), from: B, to: c }), vec![release(B, "a")]);
+    assert_eq!(h.0.who_has(&k("a")).collect::<Vec<_>>(), [A, c]);
+    assert_eq!(h.step(Event::ValueMoved { key: k("a"), from: A, to: c }), vec![release(A, "a")]);
+    assert_eq!(h.0.who_has(&k("a")).collect::<Vec<_>>(), [c]);
 }
 
 #[test]

@@ -285,7 +285,7 @@ impl Worker {
                             copied.push((key, holder.clone(), nbytes));
                         }
                     }
-                    Err(e) => tracing::warn!("cannot copy values from retiring worker {holder}: {e}"),
+                    Err(e) => tracing::warn!("cannot copy values from {holder}: {e}"),
                 }
             }
             let _ = reports.send(WorkerReport::Copied { values: copied });
