@@ -115,7 +115,7 @@ mod tests {
     fn blobs_render_bright_centres_over_noise() {
         let blob = Blob { center: [2.0, 5.0, 5.0], sigma: [1.0, 2.0, 2.0], amplitude: 1000.0 };
         let info = BlockInfo {
-            index: vec![0, 0, 0],
+            index: [0, 0, 0].into(),
             offset: vec![0, 0, 0],
             shape: vec![4, 10, 10],
             array_shape: vec![4, 10, 10],
@@ -127,7 +127,7 @@ mod tests {
         assert!((a[[1, 6, 5]] as f64 - expected).abs() < 1e-2);
         // Rendering the same blob from a block offset by (0, 5, 0) gives the same values.
         let shifted = BlockInfo {
-            index: vec![0, 1, 0],
+            index: [0, 1, 0].into(),
             offset: vec![0, 5, 0],
             shape: vec![4, 5, 10],
             array_shape: vec![4, 10, 10],

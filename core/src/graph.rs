@@ -3,8 +3,8 @@
 use crate::error::{Error, Result};
 use crate::key::Key;
 use crate::op::{Fused, FusedArg, FusedStep, Op};
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, HashSet};
 use std::fmt::Write;
 
 /// One node of a graph: an operation applied to the values of `deps`, in order.
@@ -37,7 +37,7 @@ impl Task {
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(into = "Vec<(Key, Task)>", from = "Vec<(Key, Task)>")]
 pub struct Graph {
-    tasks: HashMap<Key, Task>,
+    tasks: FxHashMap<Key, Task>,
 }
 
 impl From<Graph> for Vec<(Key, Task)> {
@@ -98,7 +98,7 @@ impl Graph {
     }
 
     /// Consumes the graph into its tasks.
-    pub fn into_tasks(self) -> HashMap<Key, Task> {
+    pub fn into_tasks(self) -> FxHashMap<Key, Task> {
         self.tasks
     }
 
@@ -131,7 +131,7 @@ impl Graph {
             }
         }
         // Kahn's algorithm: a cycle leaves tasks that never become ready.
-        let mut remaining: HashMap<&Key, usize> = self.tasks.iter().map(|(k, t)| (k, t.deps.len())).collect();
+        let mut remaining: FxHashMap<&Key, usize> = self.tasks.iter().map(|(k, t)| (k, t.deps.len())).collect();
         let dependents = self.dependents();
         let mut ready: Vec<&Key> = remaining.iter().filter(|(_, n)| **n == 0).map(|(k, _)| *k).collect();
         let mut done = 0;
@@ -153,12 +153,17 @@ impl Graph {
 
     /// For every key, the keys that depend on it (a key listed twice in one task's
     /// dependencies counts once).
-    pub fn dependents(&self) -> HashMap<&Key, Vec<&Key>> {
-        let mut out: HashMap<&Key, Vec<&Key>> = HashMap::with_capacity(self.tasks.len());
+    pub fn dependents(&self) -> FxHashMap<&Key, Vec<&Key>> {
+        let mut out: FxHashMap<&Key, Vec<&Key>> =
+            FxHashMap::with_capacity_and_hasher(self.tasks.len(), Default::default());
+        let mut seen = FxHashSet::default();
         for (k, t) in &self.tasks {
-            let mut seen = HashSet::new();
-            for d in &t.deps {
-                if seen.insert(d) {
+            // Most tasks have a few dependencies: a scan finds repeats faster than a set.
+            let few = t.deps.len() <= 16;
+            seen.clear();
+            for (i, d) in t.deps.iter().enumerate() {
+                let first = if few { !t.deps[..i].contains(d) } else { seen.insert(d) };
+                if first {
                     out.entry(d).or_default().push(k);
                 }
             }
@@ -168,7 +173,7 @@ impl Graph {
 
     /// The subgraph needed to compute `outputs`: every other task is dropped.
     pub fn cull(&self, outputs: &[Key]) -> Result<Graph> {
-        let mut keep = HashMap::new();
+        let mut keep = FxHashMap::with_capacity_and_hasher(self.tasks.len(), Default::default());
         let mut stack: Vec<&Key> = outputs.iter().collect();
         while let Some(k) = stack.pop() {
             if keep.contains_key(k) {
@@ -186,20 +191,25 @@ impl Graph {
     /// as read → scale → threshold → write becomes one task per chunk.
     pub fn fuse_blockwise(&self, outputs: &[Key]) -> Graph {
         let dependents = self.dependents();
-        let outputs: HashSet<&Key> = outputs.iter().collect();
-        let inlined = |k: &Key| -> bool {
-            if outputs.contains(k) || matches!(self.tasks[k].op, Op::Held(_)) {
-                return false;
-            }
-            match dependents.get(k).map(Vec::as_slice) {
-                Some([consumer]) => {
-                    let consumer_task = &self.tasks[*consumer];
-                    consumer_task.op.is_blockwise() && consumer_task.deps.iter().filter(|d| *d == k).count() == 1
+        let outputs: FxHashSet<&Key> = outputs.iter().collect();
+        let inlined_keys: FxHashSet<&Key> = dependents
+            .iter()
+            .filter(|(k, consumers)| {
+                if outputs.contains(*k) || matches!(self.tasks[**k].op, Op::Held(_)) {
+                    return false;
                 }
-                _ => false,
-            }
-        };
-        let mut fused = HashMap::with_capacity(self.tasks.len());
+                match consumers.as_slice() {
+                    [consumer] => {
+                        let consumer_task = &self.tasks[*consumer];
+                        consumer_task.op.is_blockwise() && consumer_task.deps.iter().filter(|d| d == *k).count() == 1
+                    }
+                    _ => false,
+                }
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        let inlined = |k: &Key| -> bool { !inlined_keys.is_empty() && inlined_keys.contains(k) };
+        let mut fused = FxHashMap::with_capacity_and_hasher(self.tasks.len(), Default::default());
         for (k, task) in &self.tasks {
             if inlined(k) {
                 continue;
@@ -220,7 +230,7 @@ impl Graph {
     pub fn to_dot(&self) -> String {
         let mut keys: Vec<&Key> = self.tasks.keys().collect();
         keys.sort();
-        let ids: HashMap<&Key, usize> = keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
+        let ids: FxHashMap<&Key, usize> = keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
         let mut out = String::from("digraph tessera {\n  rankdir=BT;\n  node [shape=box, fontsize=10];\n");
         for k in &keys {
             let label = format!("{k}\\n{}", self.tasks[*k].op.name()).replace('"', "'");

@@ -7,18 +7,19 @@ use std::sync::Arc;
 /// The name of one value in a graph: the collection it belongs to and its block index.
 ///
 /// `Key::new("sum-3f2a", [1, 0])` is block (1, 0) of collection `sum-3f2a`; a scalar
-/// result has an empty index. Names are reference-counted so cloning a key is cheap.
+/// result has an empty index. Name and index are reference-counted, so cloning a key
+/// (which the engines do for every edge of a graph) allocates nothing.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Key {
     /// The collection (layer) the key belongs to.
     pub name: Arc<str>,
     /// The block index within the collection.
-    pub index: Vec<u64>,
+    pub index: Arc<[u64]>,
 }
 
 impl Key {
     /// A key for block `index` of collection `name`.
-    pub fn new(name: impl Into<Arc<str>>, index: impl Into<Vec<u64>>) -> Self {
+    pub fn new(name: impl Into<Arc<str>>, index: impl Into<Arc<[u64]>>) -> Self {
         Key { name: name.into(), index: index.into() }
     }
 }

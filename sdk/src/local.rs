@@ -11,6 +11,7 @@
 
 use crate::client::{Engine, Location, News, Progress, Ticket, await_answer};
 use crossbeam_channel::{Receiver, Sender, unbounded};
+use rustc_hash::FxHashMap;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -92,8 +93,8 @@ impl LocalEngine {
         let mut state = State::new();
         let mut scheduler = Scheduler {
             pool,
-            tasks: HashMap::new(),
-            store: HashMap::new(),
+            tasks: FxHashMap::default(),
+            store: FxHashMap::default(),
             stored_bytes: 0,
             memory_limit,
             running: 0,
@@ -102,6 +103,7 @@ impl LocalEngine {
             coordination: Coordination::default(),
             coordinating: HashMap::new(),
             activity: Activity::default(),
+            worker_name: LOCAL_WORKER_NAME.into(),
             progress: progress.clone(),
             commands: Vec::new(),
         };
@@ -215,8 +217,8 @@ fn client_of(ticket: Ticket) -> ClientId {
 /// State of the scheduler thread.
 struct Scheduler {
     pool: TaskPool,
-    tasks: HashMap<Key, Arc<Task>>,
-    store: HashMap<Key, Arc<Value>>,
+    tasks: FxHashMap<Key, Arc<Task>>,
+    store: FxHashMap<Key, Arc<Value>>,
     stored_bytes: u64,
     memory_limit: Option<u64>,
     running: usize,
@@ -225,6 +227,8 @@ struct Scheduler {
     coordination: Coordination,
     coordinating: HashMap<u64, Sender<Coordinated>>,
     activity: Activity,
+    /// The one worker's name in the task stream.
+    worker_name: Arc<str>,
     progress: Arc<Progress>,
     commands: Vec<Command>,
 }
@@ -306,7 +310,7 @@ impl Scheduler {
                     self.running -= 1;
                     self.progress.finished.fetch_add(1, Ordering::Relaxed);
                     let (key, duration_s) = (&outcome.key, outcome.duration.as_secs_f64());
-                    self.activity.finished(key.to_string(), &key.name, LOCAL_WORKER_NAME, duration_s);
+                    self.activity.finished(key, &self.worker_name, duration_s);
                     let event = match outcome.result {
                         Ok(value) => {
                             let nbytes = value.nbytes() as u64;

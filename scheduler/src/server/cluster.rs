@@ -85,6 +85,8 @@ impl Default for ClusterConfig {
 /// A connected worker.
 struct Worker {
     info: WorkerInfo,
+    /// `info.name`, shared by the task stream's entries.
+    name: Arc<str>,
     commands: UnboundedSender<WorkerCommand>,
     last_seen: Instant,
     metrics: WorkerMetrics,
@@ -160,6 +162,7 @@ impl Cluster {
                 tracing::info!(worker = %info.name, address = %info.data_address, nthreads = info.nthreads, "worker joined");
                 let slots = self.slots(info.nthreads);
                 let worker = Worker {
+                    name: info.name.as_str().into(),
                     info,
                     commands,
                     last_seen: Instant::now(),
@@ -270,7 +273,7 @@ impl Cluster {
             WorkerReport::Finished { key, nbytes, duration_us } => {
                 if let Some(worker) = self.workers.get(&id) {
                     let duration_s = duration_us as f64 / 1e6;
-                    self.activity.finished(key.to_string(), &key.name, &worker.info.name, duration_s);
+                    self.activity.finished(&key, &worker.name, duration_s);
                 }
                 self.event(Event::TaskFinished { worker: id, key, nbytes })
             }

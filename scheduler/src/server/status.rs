@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
+use tessera_core::Key;
 use tessera_core::wire::ClusterInfo;
 pub use tessera_core::wire::TaskRecord;
 
@@ -84,9 +85,31 @@ pub struct Activity {
     started: Instant,
     groups: BTreeMap<Arc<str>, GroupCounters>,
     edges: BTreeSet<(Arc<str>, Arc<str>)>,
-    stream: VecDeque<TaskRecord>,
+    stream: VecDeque<Finished>,
     finished_total: u64,
     durations: (f64, u64),
+}
+
+/// One entry of the task stream, kept as it arrived and written out as a
+/// [`TaskRecord`] only when someone looks (most never are).
+#[derive(Debug)]
+struct Finished {
+    key: Key,
+    worker: Arc<str>,
+    start_s: f64,
+    duration_s: f64,
+}
+
+impl Finished {
+    fn record(&self) -> TaskRecord {
+        TaskRecord {
+            key: self.key.to_string(),
+            group: self.key.name.to_string(),
+            worker: self.worker.to_string(),
+            start_s: self.start_s,
+            duration_s: self.duration_s,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -125,9 +148,9 @@ impl Activity {
         }
     }
 
-    /// A task finished on `worker` after `duration_s`.
-    pub fn finished(&mut self, key: String, group: &Arc<str>, worker: &str, duration_s: f64) {
-        if let Some(counters) = self.groups.get_mut(group) {
+    /// Task `key` (of group `key.name`) finished on `worker` after `duration_s`.
+    pub fn finished(&mut self, key: &Key, worker: &Arc<str>, duration_s: f64) {
+        if let Some(counters) = self.groups.get_mut(&key.name) {
             counters.done += 1;
             counters.duration_sum_s += duration_s;
         }
@@ -138,10 +161,9 @@ impl Activity {
         if self.stream.len() == STREAM_LENGTH {
             self.stream.pop_front();
         }
-        self.stream.push_back(TaskRecord {
-            key,
-            group: group.to_string(),
-            worker: worker.to_string(),
+        self.stream.push_back(Finished {
+            key: key.clone(),
+            worker: worker.clone(),
             start_s: (end - duration_s).max(0.0),
             duration_s,
         });
@@ -185,7 +207,7 @@ impl Activity {
     /// Seconds since the activity started (the clock of [`TaskRecord::start_s`]) and
     /// the task stream.
     pub fn task_stream(&self) -> (f64, Vec<TaskRecord>) {
-        (self.started.elapsed().as_secs_f64(), self.stream.iter().cloned().collect())
+        (self.started.elapsed().as_secs_f64(), self.stream.iter().map(Finished::record).collect())
     }
 
     /// Fills the activity parts of a [`Status`].
@@ -202,7 +224,7 @@ impl Activity {
             })
             .collect();
         status.edges = self.edges.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
-        status.stream = self.stream.iter().cloned().collect();
+        status.stream = self.stream.iter().map(Finished::record).collect();
         status.finished_total = self.finished_total;
         status.uptime_s = self.started.elapsed().as_secs_f64();
     }
@@ -219,7 +241,8 @@ mod tests {
         a.submitted(&x, [].into_iter());
         a.submitted(&x, [].into_iter());
         a.submitted(&y, [&x, &x].into_iter());
-        a.finished("x-1(0)".into(), &x, "w0", 0.5);
+        let w0: Arc<str> = "w0".into();
+        a.finished(&Key::new(x.clone(), [0]), &w0, 0.5);
         a.erred(&x);
         let mut status = Status::default();
         a.report(&mut status);
@@ -233,8 +256,8 @@ mod tests {
         assert_eq!(status.groups.iter().map(|g| g.name.as_str()).collect::<Vec<_>>(), ["y-2"]);
         assert!(status.edges.is_empty());
         assert_eq!(a.mean_duration_s(), Some(0.5));
-        a.finished("y-2(0)".into(), &y, "w0", 0.1);
-        a.finished("y-2(1)".into(), &y, "w0", 0.3);
+        a.finished(&Key::new(y.clone(), [0]), &w0, 0.1);
+        a.finished(&Key::new(y.clone(), [1]), &w0, 0.3);
         assert_eq!(a.recent_mean_duration_s(2), Some(0.2), "the last two only");
         assert_eq!(Activity::default().recent_mean_duration_s(2), None);
     }

@@ -91,5 +91,5 @@ pub fn seed_of(key: &Key) -> u64 {
 
 /// The WIT context of task `key`.
 pub fn context_of(key: &Key) -> Context {
-    Context { key: key.to_string(), block_index: key.index.clone(), seed: seed_of(key) }
+    Context { key: key.to_string(), block_index: key.index.to_vec(), seed: seed_of(key) }
 }
