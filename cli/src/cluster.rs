@@ -158,9 +158,11 @@ fn token_or_random(token: Option<String>) -> Result<String, String> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// The I/O runtime of a scheduler or worker process: one thread. Their work per
+/// message is small (tasks run on the worker's own threads), and a message handed
+/// from one runtime thread to another costs more than it saves.
 fn runtime() -> Result<tokio::runtime::Runtime, String> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the I/O runtime: {e}"))

@@ -156,16 +156,9 @@ impl Graph {
     pub fn dependents(&self) -> FxHashMap<&Key, Vec<&Key>> {
         let mut out: FxHashMap<&Key, Vec<&Key>> =
             FxHashMap::with_capacity_and_hasher(self.tasks.len(), Default::default());
-        let mut seen = FxHashSet::default();
         for (k, t) in &self.tasks {
-            // Most tasks have a few dependencies: a scan finds repeats faster than a set.
-            let few = t.deps.len() <= 16;
-            seen.clear();
-            for (i, d) in t.deps.iter().enumerate() {
-                let first = if few { !t.deps[..i].contains(d) } else { seen.insert(d) };
-                if first {
-                    out.entry(d).or_default().push(k);
-                }
+            for d in crate::key::distinct(&t.deps) {
+                out.entry(d).or_default().push(k);
             }
         }
         out

@@ -24,6 +24,18 @@ impl Key {
     }
 }
 
+/// Each key of `keys` once, in the order first seen (a task's dependencies may repeat
+/// a key). Linear in `keys`: a short list is scanned, a long one goes through a set.
+pub fn distinct(keys: &[Key]) -> impl Iterator<Item = &Key> {
+    /// Up to this many keys, scanning the ones before is faster than hashing.
+    const SCAN: usize = 16;
+    let mut seen = rustc_hash::FxHashSet::default();
+    keys.iter()
+        .enumerate()
+        .filter(move |&(i, k)| if keys.len() <= SCAN { !keys[..i].contains(k) } else { seen.insert(k) })
+        .map(|(_, k)| k)
+}
+
 impl fmt::Display for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.name)?;
@@ -50,6 +62,16 @@ impl fmt::Debug for Key {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn distinct_keeps_first_occurrences_in_order() {
+        let k = |i: u64| Key::new("x", [i % 7]);
+        for n in [3, 40] {
+            let keys: Vec<Key> = (0..n).map(k).collect();
+            let expected: Vec<Key> = (0..n.min(7)).map(k).collect();
+            assert_eq!(distinct(&keys).cloned().collect::<Vec<_>>(), expected, "{n} keys");
+        }
+    }
 
     #[test]
     fn display_shows_name_and_index() {

@@ -15,6 +15,7 @@
 use super::status::{Activity, AdaptiveTarget, RetireRequest, Retired, Status};
 use crate::coordination::{Answer, Coordination};
 use crate::{ClientId, Command, Event, State, TaskSpec, TaskState, WorkerId};
+use rustc_hash::FxHashMap;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -35,6 +36,14 @@ const MIN_STEAL_TASK_S: f64 = 0.005;
 
 /// How many recently finished tasks that average is taken over.
 const STEAL_DURATION_WINDOW: usize = 100;
+
+/// Below this mean task duration a worker's next tasks wait for the scheduler's round
+/// trip rather than for a thread, so workers are given more tasks at once.
+const SHORT_TASK_S: f64 = 0.001;
+
+/// Tasks per thread assigned while recent tasks are shorter than [`SHORT_TASK_S`]
+/// (they are too short to steal, so a deeper queue costs no balance worth having).
+const SHORT_TASK_SATURATION: f64 = 8.0;
 
 /// How long a shutting-down scheduler waits for its workers to leave.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -110,7 +119,7 @@ pub(crate) struct Cluster {
     config: ClusterConfig,
     state: State,
     commands: Vec<Command>,
-    tasks: HashMap<Key, Arc<Task>>,
+    tasks: FxHashMap<Key, Arc<Task>>,
     modules: HashMap<String, Arc<Vec<u8>>>,
     workers: HashMap<WorkerId, Worker>,
     clients: HashMap<ClientId, Client>,
@@ -123,6 +132,9 @@ pub(crate) struct Cluster {
     stealing_from: HashSet<WorkerId>,
     /// Tasks given back for idle workers since the start.
     stolen_total: u64,
+    /// Tasks assigned per worker thread now: the configured saturation, or more while
+    /// tasks are very short.
+    saturation: f64,
     /// Copies made for a `Replicate` request, by key and receiving worker, until the
     /// worker reports them.
     replicating: HashSet<(Key, WorkerId)>,
@@ -137,10 +149,11 @@ impl Cluster {
     /// shut the cluster down.
     pub(crate) fn new(config: ClusterConfig, stop: oneshot::Sender<()>) -> Self {
         Cluster {
+            saturation: config.worker_saturation,
             config,
             state: State::new(),
             commands: Vec::new(),
-            tasks: HashMap::new(),
+            tasks: FxHashMap::default(),
             modules: HashMap::new(),
             workers: HashMap::new(),
             clients: HashMap::new(),
@@ -221,6 +234,7 @@ impl Cluster {
                     self.remove_worker(id, "it missed its heartbeats");
                 }
                 self.progress_retirements();
+                self.adapt_saturation();
                 self.balance();
                 self.finish_shutdown();
                 let finished_total = self.activity.finished_total();
@@ -265,7 +279,30 @@ impl Cluster {
 
     /// Tasks the state machine may assign at once to a worker with `nthreads` threads.
     fn slots(&self, nthreads: u32) -> usize {
-        ((f64::from(nthreads) * self.config.worker_saturation.max(1.0)).ceil() as usize).max(1)
+        ((f64::from(nthreads) * self.saturation.max(1.0)).ceil() as usize).max(1)
+    }
+
+    /// Deepens every worker's queue while recent tasks are shorter than
+    /// [`SHORT_TASK_S`] (hiding the round trip to the scheduler), and returns to the
+    /// configured saturation when they are not.
+    fn adapt_saturation(&mut self) {
+        let short = self.activity.recent_mean_duration_s(STEAL_DURATION_WINDOW).is_some_and(|m| m < SHORT_TASK_S);
+        let wanted = if short {
+            self.config.worker_saturation.max(SHORT_TASK_SATURATION)
+        } else {
+            self.config.worker_saturation
+        };
+        if wanted == self.saturation {
+            return;
+        }
+        self.saturation = wanted;
+        let mut ids: Vec<WorkerId> = self.workers.keys().copied().collect();
+        ids.sort();
+        for worker in ids {
+            let Some(w) = self.workers.get(&worker) else { continue };
+            let (nthreads, resources) = (self.slots(w.info.nthreads), w.info.resources.clone());
+            self.event(Event::WorkerAdded { worker, nthreads, resources });
+        }
     }
 
     fn worker_report(&mut self, id: WorkerId, report: WorkerReport) {
@@ -613,8 +650,8 @@ impl Cluster {
             None => Some("the scheduler was asked to run a task it was never given".to_string()),
             Some(task) => {
                 let mut remote_inputs: Vec<InputLocation> = Vec::new();
-                for dep in &task.deps {
-                    if self.state.who_has(dep).any(|h| h == id) || remote_inputs.iter().any(|i| &i.key == dep) {
+                for dep in tessera_core::key::distinct(&task.deps) {
+                    if self.state.who_has(dep).any(|h| h == id) {
                         continue;
                     }
                     let holder = self.state.who_has(dep).next();
@@ -648,5 +685,62 @@ impl Cluster {
                 let _ = worker.commands.send(WorkerCommand::LoadModule { bytes: bytes.clone() });
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tessera_core::Value;
+    use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
+
+    const WORKER: WorkerId = WorkerId(1);
+
+    /// A cluster with one single-threaded worker and one client that submitted `n`
+    /// independent tasks; returns the worker's command queue.
+    fn cluster_with_tasks(n: u64) -> (Cluster, UnboundedReceiver<WorkerCommand>) {
+        let (stop, _) = oneshot::channel();
+        let mut cluster = Cluster::new(ClusterConfig::default(), stop);
+        let (commands, queued) = unbounded_channel();
+        let info = WorkerInfo {
+            name: "w0".into(),
+            nthreads: 1,
+            memory_limit: None,
+            data_address: "tcp://127.0.0.1:1".into(),
+            resources: Vec::new(),
+        };
+        cluster.handle(Inbound::WorkerJoined { id: WORKER, info, commands });
+        let (replies, _) = unbounded_channel();
+        cluster.handle(Inbound::ClientJoined { id: ClientId(1), replies });
+        let literal = Arc::new(Task::new(Op::Literal(Arc::new(Value::Json(serde_json::json!(1)))), vec![]));
+        let tasks: Vec<(Key, Arc<Task>)> = (0..n).map(|i| (Key::new("t", [i]), literal.clone())).collect();
+        let wanted = tasks.iter().map(|(k, _)| k.clone()).collect();
+        let submit = ClientMessage::Submit { tasks, wanted, modules: Vec::new() };
+        cluster.handle(Inbound::FromClient { id: ClientId(1), messages: vec![submit] });
+        (cluster, queued)
+    }
+
+    /// Reports every task the worker was sent as finished after `duration_us`.
+    fn finish_all(cluster: &mut Cluster, queued: &mut UnboundedReceiver<WorkerCommand>, duration_us: u64) {
+        let mut reports = Vec::new();
+        while let Ok(command) = queued.try_recv() {
+            if let WorkerCommand::Compute { key, .. } = command {
+                reports.push(WorkerReport::Finished { key, nbytes: 8, duration_us });
+            }
+        }
+        cluster.handle(Inbound::FromWorker { id: WORKER, reports });
+    }
+
+    #[test]
+    fn very_short_tasks_deepen_the_workers_queues_until_tasks_are_long_again() {
+        let (mut cluster, mut queued) = cluster_with_tasks(200);
+        assert_eq!(cluster.state.processing_on(WORKER), 2, "the configured saturation: 2 tasks per thread");
+        finish_all(&mut cluster, &mut queued, 5);
+        cluster.handle(Inbound::Tick);
+        assert_eq!(cluster.state.processing_on(WORKER), 8, "5 µs tasks: 8 per thread");
+        finish_all(&mut cluster, &mut queued, 50_000);
+        cluster.handle(Inbound::Tick);
+        finish_all(&mut cluster, &mut queued, 50_000);
+        assert_eq!(cluster.state.processing_on(WORKER), 2, "50 ms tasks: back to 2 per thread");
     }
 }

@@ -12,6 +12,7 @@ mod store;
 pub use store::{SpillPolicy, Store};
 
 use crate::pool::{Claim, Job, Outcome, TaskPool};
+use rustc_hash::FxHashMap;
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -304,10 +305,11 @@ impl Worker {
 
     /// Queues a task whose inputs are all here (in `fetched` or the store) for a thread.
     fn start(&mut self, key: Key, task: Arc<Task>, fetched: Vec<(Key, Arc<Value>)>) {
+        let fetched: FxHashMap<Key, Arc<Value>> = fetched.into_iter().collect();
         let mut inputs = Vec::with_capacity(task.deps.len());
         for dep in &task.deps {
-            let value = match fetched.iter().find(|(k, _)| k == dep) {
-                Some((_, v)) => Ok(Some(v.clone())),
+            let value = match fetched.get(dep) {
+                Some(v) => Ok(Some(v.clone())),
                 None => self.store.get(dep),
             };
             match value {
