@@ -121,36 +121,6 @@ impl Graph {
         Graph { tasks }
     }
 
-    /// Checks that every dependency has a task and that there is no cycle.
-    pub fn validate(&self) -> Result<()> {
-        for (k, t) in &self.tasks {
-            for d in &t.deps {
-                if !self.tasks.contains_key(d) {
-                    return Err(Error::invalid("graph", format!("task {k} depends on {d}, which has no task")));
-                }
-            }
-        }
-        // Kahn's algorithm: a cycle leaves tasks that never become ready.
-        let mut remaining: FxHashMap<&Key, usize> = self.tasks.iter().map(|(k, t)| (k, t.deps.len())).collect();
-        let dependents = self.dependents();
-        let mut ready: Vec<&Key> = remaining.iter().filter(|(_, n)| **n == 0).map(|(k, _)| *k).collect();
-        let mut done = 0;
-        while let Some(k) = ready.pop() {
-            done += 1;
-            for d in dependents.get(k).into_iter().flatten() {
-                let n = remaining.get_mut(d).expect("dependent is a task");
-                *n -= 1;
-                if *n == 0 {
-                    ready.push(d);
-                }
-            }
-        }
-        if done != self.tasks.len() {
-            return Err(Error::invalid("graph", "the graph has a cycle"));
-        }
-        Ok(())
-    }
-
     /// For every key, the keys that depend on it (a key listed twice in one task's
     /// dependencies counts once).
     pub fn dependents(&self) -> FxHashMap<&Key, Vec<&Key>> {
@@ -164,59 +134,100 @@ impl Graph {
         out
     }
 
-    /// The subgraph needed to compute `outputs`: every other task is dropped.
+    /// The subgraph needed to compute `outputs`: every other task is dropped. An error
+    /// names an output or dependency that has no task, or a dependency cycle.
     pub fn cull(&self, outputs: &[Key]) -> Result<Graph> {
-        let mut keep = FxHashMap::with_capacity_and_hasher(self.tasks.len(), Default::default());
-        let mut stack: Vec<&Key> = outputs.iter().collect();
-        while let Some(k) = stack.pop() {
-            if keep.contains_key(k) {
+        // A depth-first walk: a key is `false` while on the current path, `true` once
+        // its dependencies are all done; meeting a `false` key again is a cycle.
+        let mut done: FxHashMap<&Key, bool> = FxHashMap::with_capacity_and_hasher(self.tasks.len(), Default::default());
+        let mut path: Vec<(&Key, &Task, usize)> = Vec::new();
+        for out in outputs {
+            if done.contains_key(out) {
                 continue;
             }
-            let task = self.tasks.get(k).ok_or_else(|| Error::invalid("cull", format!("no task computes {k}")))?;
-            stack.extend(task.deps.iter());
-            keep.insert(k.clone(), task.clone());
+            let task = self.tasks.get(out).ok_or_else(|| Error::invalid("cull", format!("no task computes {out}")))?;
+            done.insert(out, false);
+            path.push((out, task, 0));
+            while let Some((key, task, next)) = path.last_mut() {
+                let Some(dep) = task.deps.get(*next) else {
+                    done.insert(*key, true);
+                    path.pop();
+                    continue;
+                };
+                *next += 1;
+                match done.get(dep) {
+                    Some(true) => {}
+                    Some(false) => {
+                        return Err(Error::invalid("graph", format!("the graph has a cycle through {dep}")));
+                    }
+                    None => {
+                        let Some(dep_task) = self.tasks.get(dep) else {
+                            let message = format!("task {key} depends on {dep}, which has no task");
+                            return Err(Error::invalid("graph", message));
+                        };
+                        done.insert(dep, false);
+                        path.push((dep, dep_task, 0));
+                    }
+                }
+            }
+        }
+        let mut keep = FxHashMap::with_capacity_and_hasher(done.len(), Default::default());
+        for key in done.into_keys() {
+            keep.insert(key.clone(), self.tasks[key].clone());
         }
         Ok(Graph { tasks: keep })
     }
 
     /// Fuses chains of blockwise tasks: a task whose only consumer is one blockwise
     /// task (and which is not an output) is inlined into that consumer, so a chain such
-    /// as read → scale → threshold → write becomes one task per chunk.
-    pub fn fuse_blockwise(&self, outputs: &[Key]) -> Graph {
-        let dependents = self.dependents();
-        let outputs: FxHashSet<&Key> = outputs.iter().collect();
-        let inlined_keys: FxHashSet<&Key> = dependents
-            .iter()
-            .filter(|(k, consumers)| {
-                if outputs.contains(*k) || matches!(self.tasks[**k].op, Op::Held(_)) {
-                    return false;
-                }
-                match consumers.as_slice() {
-                    [consumer] => {
-                        let consumer_task = &self.tasks[*consumer];
-                        consumer_task.op.is_blockwise() && consumer_task.deps.iter().filter(|d| d == *k).count() == 1
+    /// as read → scale → threshold → write becomes one task per chunk. Consumes the
+    /// graph: unfused tasks move into the result without being copied.
+    pub fn fuse_blockwise(self, outputs: &[Key]) -> Graph {
+        let (inlined_keys, fused) = {
+            let dependents = self.dependents();
+            let outputs: FxHashSet<&Key> = outputs.iter().collect();
+            let inlined_keys: FxHashSet<&Key> = dependents
+                .iter()
+                .filter(|(k, consumers)| {
+                    if outputs.contains(*k) || matches!(self.tasks[**k].op, Op::Held(_)) {
+                        return false;
                     }
-                    _ => false,
+                    match consumers.as_slice() {
+                        [consumer] => {
+                            let consumer_task = &self.tasks[*consumer];
+                            consumer_task.op.is_blockwise()
+                                && consumer_task.deps.iter().filter(|d| d == *k).count() == 1
+                        }
+                        _ => false,
+                    }
+                })
+                .map(|(k, _)| *k)
+                .collect();
+            if inlined_keys.is_empty() {
+                return self;
+            }
+            let inlined = |k: &Key| inlined_keys.contains(k);
+            let mut fused = Vec::new();
+            for (k, task) in &self.tasks {
+                if inlined(k) || !task.deps.iter().any(inlined) {
+                    continue;
                 }
-            })
-            .map(|(k, _)| *k)
-            .collect();
-        let inlined = |k: &Key| -> bool { !inlined_keys.is_empty() && inlined_keys.contains(k) };
-        let mut fused = FxHashMap::with_capacity_and_hasher(self.tasks.len(), Default::default());
-        for (k, task) in &self.tasks {
-            if inlined(k) {
-                continue;
+                let mut builder =
+                    FusionBuilder { graph: &self, inlined: &inlined, steps: Vec::new(), inputs: Vec::new() };
+                builder.add(task);
+                let FusionBuilder { steps, inputs, .. } = builder;
+                fused.push((k.clone(), Task::new(Op::Fused(Fused { steps }), inputs)));
             }
-            if !task.deps.iter().any(&inlined) {
-                fused.insert(k.clone(), task.clone());
-                continue;
-            }
-            let mut builder = FusionBuilder { graph: self, inlined: &inlined, steps: Vec::new(), inputs: Vec::new() };
-            builder.add(task);
-            let FusionBuilder { steps, inputs, .. } = builder;
-            fused.insert(k.clone(), Task::new(Op::Fused(Fused { steps }), inputs));
+            let inlined_keys: Vec<Key> = inlined_keys.into_iter().cloned().collect();
+            (inlined_keys, fused)
+        };
+        // Tasks that neither are inlined nor read an inlined one move over unchanged.
+        let mut tasks = self.tasks;
+        for k in &inlined_keys {
+            tasks.remove(k);
         }
-        Graph { tasks: fused }
+        tasks.extend(fused);
+        Graph { tasks }
     }
 
     /// Graphviz DOT text of the graph: one node per task labelled with its key and op.
@@ -339,12 +350,27 @@ mod tests {
     }
 
     #[test]
-    fn validate_finds_missing_deps_and_cycles() {
+    fn cull_finds_missing_outputs_missing_deps_and_cycles() {
         let mut g = Graph::new();
-        g.insert(Key::new("a", []), Task::new(Op::Literal(std::sync::Arc::new(Value::Unit)), vec![Key::new("b", [])]));
-        assert!(g.validate().unwrap_err().to_string().contains("which has no task"));
-        g.insert(Key::new("b", []), Task::new(Op::Literal(std::sync::Arc::new(Value::Unit)), vec![Key::new("a", [])]));
-        assert!(g.validate().unwrap_err().to_string().contains("cycle"));
+        let (a, b) = (Key::new("a", []), Key::new("b", []));
+        g.insert(a.clone(), Task::new(Op::Literal(std::sync::Arc::new(Value::Unit)), vec![b.clone()]));
+        assert!(g.cull(&[Key::new("z", [])]).unwrap_err().to_string().contains("no task computes z"));
+        assert!(
+            g.cull(std::slice::from_ref(&a))
+                .unwrap_err()
+                .to_string()
+                .contains("task a depends on b, which has no task")
+        );
+        g.insert(b.clone(), Task::new(Op::Literal(std::sync::Arc::new(Value::Unit)), vec![a.clone()]));
+        assert!(g.cull(std::slice::from_ref(&a)).unwrap_err().to_string().contains("the graph has a cycle through a"));
+        // A key reached twice without a cycle (a diamond) is fine.
+        let mut g = Graph::new();
+        let unit = || Op::Literal(std::sync::Arc::new(Value::Unit));
+        g.insert(a.clone(), Task::new(unit(), vec![]));
+        g.insert(b.clone(), Task::new(unit(), vec![a.clone()]));
+        g.insert(Key::new("c", []), Task::new(unit(), vec![a.clone()]));
+        g.insert(Key::new("d", []), Task::new(unit(), vec![b.clone(), Key::new("c", []), a.clone()]));
+        assert_eq!(g.cull(&[Key::new("d", []), b]).unwrap().len(), 4);
     }
 
     #[test]

@@ -222,7 +222,6 @@ impl Client {
     /// them on the engine until it is dropped. Also returns the number of tasks sent.
     pub(crate) fn submit_keys(&self, graph: &Graph, keys: &[Key]) -> Result<(Arc<Batch>, u64)> {
         let graph = graph.cull(keys)?.fuse_blockwise(keys);
-        graph.validate()?;
         let graph = self.adopt_held(graph)?.without_held().with_options(self.retries, &self.resources);
         let tasks = graph.len() as u64;
         Ok((Batch::submit(self.engine.clone(), graph, keys)?, tasks))
