@@ -91,7 +91,7 @@ impl TlsOptions {
 /// Where the scheduler is and the token it wants (`--scheduler` or `--scheduler-file`).
 #[derive(clap::Args)]
 pub struct SchedulerAddress {
-    /// The scheduler's address (tcp://host:port).
+    /// The scheduler's address (tcp://host:port or tls://host:port).
     #[arg(long)]
     scheduler: Option<String>,
     /// The cluster described by this file (address and token).

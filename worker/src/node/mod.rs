@@ -26,6 +26,9 @@ use tessera_core::{Error, Key, Result, Task, Value};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc::{self, UnboundedSender};
 
+/// Up to this many fetched inputs, a task's inputs are found by scanning them.
+const FETCHED_SCAN: usize = 16;
+
 /// How often a worker tells the scheduler it is alive.
 const HEARTBEAT: Duration = Duration::from_secs(1);
 
@@ -305,10 +308,16 @@ impl Worker {
 
     /// Queues a task whose inputs are all here (in `fetched` or the store) for a thread.
     fn start(&mut self, key: Key, task: Arc<Task>, fetched: Vec<(Key, Arc<Value>)>) {
-        let fetched: FxHashMap<Key, Arc<Value>> = fetched.into_iter().collect();
+        // Most tasks fetch an input or two: a scan finds them; many go through a map.
+        let index: Option<FxHashMap<&Key, &Arc<Value>>> =
+            (fetched.len() > FETCHED_SCAN).then(|| fetched.iter().map(|(k, v)| (k, v)).collect());
         let mut inputs = Vec::with_capacity(task.deps.len());
         for dep in &task.deps {
-            let value = match fetched.get(dep) {
+            let found = match &index {
+                Some(index) => index.get(dep).copied(),
+                None => fetched.iter().find(|(k, _)| k == dep).map(|(_, v)| v),
+            };
+            let value = match found {
                 Some(v) => Ok(Some(v.clone())),
                 None => self.store.get(dep),
             };
