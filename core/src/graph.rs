@@ -180,7 +180,9 @@ impl Graph {
 
     /// Fuses chains of blockwise tasks: a task whose only consumer is one blockwise
     /// task (and which is not an output) is inlined into that consumer, so a chain such
-    /// as read → scale → threshold → write becomes one task per chunk. Consumes the
+    /// as read → scale → threshold → write becomes one task per chunk. A generated block
+    /// ([`Op::is_generator`]) whose consumers are all blockwise is inlined into each of
+    /// them. Consumes the
     /// graph: unfused tasks move into the result without being copied.
     pub fn fuse_blockwise(self, outputs: &[Key]) -> Graph {
         let (inlined_keys, fused) = {
@@ -198,7 +200,10 @@ impl Graph {
                             consumer_task.op.is_blockwise()
                                 && consumer_task.deps.iter().filter(|d| d == *k).count() == 1
                         }
-                        _ => false,
+                        // A generated block is recomputed by each of its consumers.
+                        many => {
+                            self.tasks[**k].op.is_generator() && many.iter().all(|c| self.tasks[*c].op.is_blockwise())
+                        }
                     }
                 })
                 .map(|(k, _)| *k)
@@ -314,7 +319,8 @@ mod tests {
         let a = Key::new("a", [0]);
         let b = Key::new("b", [0]);
         let c = Key::new("c", [0]);
-        g.insert(a.clone(), full(1.0));
+        let read = ArrayOp::ZarrRead { store: "memory://".into(), path: "a".into(), offset: vec![0], shape: vec![2] };
+        g.insert(a.clone(), Task::new(Op::Array(read), vec![]));
         g.insert(b.clone(), Task::new(Op::Array(ArrayOp::Unary(UnaryOp::Neg)), vec![a.clone()]));
         g.insert(c.clone(), Task::new(Op::Array(ArrayOp::Binary(BinaryOp::Add)), vec![b.clone(), a.clone()]));
         g.insert(Key::new("unused", [0]), full(3.0));
@@ -347,6 +353,31 @@ mod tests {
             }
             other => panic!("expected a fused task, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn fusion_recomputes_a_generated_block_in_each_blockwise_consumer() {
+        let mut g = Graph::new();
+        let ones = Key::new("ones", [0]);
+        let (neg, add, rechunk) = (Key::new("neg", [0]), Key::new("add", [0]), Key::new("rechunk", [0]));
+        g.insert(ones.clone(), full(1.0));
+        g.insert(neg.clone(), Task::new(Op::Array(ArrayOp::Unary(UnaryOp::Neg)), vec![ones.clone()]));
+        g.insert(add.clone(), Task::new(Op::Array(ArrayOp::Binary(BinaryOp::Add)), vec![ones.clone(), neg.clone()]));
+        let fused = g.clone().fuse_blockwise(std::slice::from_ref(&add));
+        assert_eq!(fused.len(), 1, "ones is generated inside the one fused task");
+        match &fused.get(&add).unwrap().op {
+            Op::Fused(f) => {
+                let names: Vec<String> = f.steps.iter().map(|s| s.op.name()).collect();
+                assert_eq!(names, ["full", "full", "neg", "add"]);
+                assert!(f.steps.iter().all(|s| s.args.iter().all(|a| matches!(a, FusedArg::Step(_)))));
+            }
+            other => panic!("expected a fused task, got {other:?}"),
+        }
+        // A consumer that is not blockwise (an assembly) needs the block itself.
+        let assemble = ArrayOp::Assemble { grid: vec![1], pieces: vec![vec![(0, 2)]] };
+        g.insert(rechunk.clone(), Task::new(Op::Array(assemble), vec![ones.clone()]));
+        let fused = g.fuse_blockwise(&[add, rechunk]);
+        assert!(fused.contains(&ones));
     }
 
     #[test]

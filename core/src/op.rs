@@ -50,6 +50,13 @@ impl Op {
         }
     }
 
+    /// True for a built-in kernel that makes a block from nothing but its parameters
+    /// (full, arange, random): cheaper to recompute in each consumer than to hold in
+    /// memory and read back.
+    pub fn is_generator(&self) -> bool {
+        matches!(self, Op::Array(ArrayOp::Full { .. } | ArrayOp::Arange { .. } | ArrayOp::Random { .. }))
+    }
+
     /// Calls `f` on this op and, for a fused task, on every step's op, in order.
     pub fn walk<'a>(&'a self, f: &mut impl FnMut(&'a Op)) {
         f(self);

@@ -168,6 +168,33 @@ fn float_reductions_over_every_axis_choice() -> Result<()> {
     Ok(())
 }
 
+/// Blocks larger than a worker's cache tile (160 × 160 float64 = 200 KiB) are reduced
+/// tile by tile; `x + x.T` also reads its second operand across rows, and a random
+/// array is generated inside the reduction (transposed in place for `x.T`).
+#[test]
+fn reductions_of_blocks_larger_than_a_cache_tile_match_naive() -> Result<()> {
+    let client = client()?;
+    let data = random(&[300, 300], 9);
+    let x = array::from_ndarray(data.clone(), &[160, 160])?;
+    let sum = &data + &data.t();
+    let x_plus_t = x.add(&x.t()?)?;
+    for kind in FLOAT_KINDS.into_iter().chain([ReduceKind::ArgMax, ReduceKind::ArgMin]) {
+        for axes in [&[0][..], &[1], &[0, 1]] {
+            let what = format!("{kind:?} of x + x.T over {axes:?}");
+            let got = compute(&x_plus_t.reduction(kind, axes.to_vec(), false, None)?, &client)?;
+            assert_close(&got.iter().copied().collect::<Vec<_>>(), &naive(&sum, kind, axes).1, 1e-10, &what);
+        }
+    }
+    let u = array::random::uniform(&[300, 300], &[160, 160], -2.0, 5.0, 4)?;
+    let values = compute(&u, &client)?;
+    let sum = &values + &values.t();
+    let got = compute(&u.add(&u.t()?)?.mean(0)?.std(Axes::All)?, &client)?;
+    let column_means = naive(&sum, ReduceKind::Mean, &[0]).1;
+    let want = naive_value(ReduceKind::Std { ddof: 0.0 }, &column_means);
+    assert_close(&got.iter().copied().collect::<Vec<_>>(), &[want], 1e-10, "std of the column means of u + u.T");
+    Ok(())
+}
+
 #[test]
 fn all_axes_gives_a_zero_d_array_with_one_block() -> Result<()> {
     let client = client()?;

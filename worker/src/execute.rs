@@ -1,5 +1,6 @@
 //! Running one task: an [`Op`] applied to its argument values.
 
+use crate::banded::{Banded, TILE_BYTES};
 use crate::{kernels, storage, wasm};
 use std::sync::Arc;
 use tessera_core::op::{ArrayOp, Fused, FusedArg};
@@ -46,6 +47,14 @@ fn execute_array(op: &ArrayOp, args: &[&Value]) -> Result<Value> {
 }
 
 fn execute_fused(key: &Key, fused: &Fused, args: &[Arc<Value>], log: &mut String) -> Result<Arc<Value>> {
+    match Banded::plan(fused, args, TILE_BYTES) {
+        Some(banded) => banded.run(args).map(Arc::new),
+        None => execute_steps(key, fused, args, log),
+    }
+}
+
+/// Runs the steps of `fused` one after the other, each over whole blocks.
+pub(crate) fn execute_steps(key: &Key, fused: &Fused, args: &[Arc<Value>], log: &mut String) -> Result<Arc<Value>> {
     let n = fused.steps.len();
     let mut last_use = vec![0usize; n];
     for (i, step) in fused.steps.iter().enumerate() {

@@ -32,7 +32,22 @@ pub fn random(
     shape: &[usize],
     dtype: DType,
 ) -> Result<Chunk> {
-    let rows = Rows::new(array_shape, offset, shape)?;
+    let identity: Vec<usize> = (0..shape.len()).collect();
+    random_permuted(dist, seed, array_shape, offset, shape, dtype, &identity)
+}
+
+/// The block of [`random`] with its axes permuted: output axis `i` is block axis
+/// `axes[i]` (the transpose of a random block, generated directly in C order).
+pub fn random_permuted(
+    dist: Distribution,
+    seed: u64,
+    array_shape: &[u64],
+    offset: &[u64],
+    shape: &[usize],
+    dtype: DType,
+    axes: &[usize],
+) -> Result<Chunk> {
+    let rows = Rows::new(array_shape, offset, shape, axes)?;
     let elements = shape.iter().try_fold(1usize, |acc, &n| acc.checked_mul(n));
     if elements.is_none_or(|n| n > isize::MAX as usize / dtype.size()) {
         return Err(Error::invalid("random", format!("block shape {shape:?} is too large")));
@@ -42,28 +57,33 @@ pub fn random(
     {
         return Err(Error::invalid("random", format!("normal standard deviation must be >= 0, got {std}")));
     }
+    let out_shape: Vec<usize> = axes.iter().map(|&a| shape[a]).collect();
     match dtype {
-        DType::F32 => Ok(Chunk::F32(fill::<f32>(dist, seed, &rows, shape)?)),
-        DType::F64 => Ok(Chunk::F64(fill::<f64>(dist, seed, &rows, shape)?)),
+        DType::F32 => Ok(Chunk::F32(fill::<f32>(dist, seed, &rows, &out_shape)?)),
+        DType::F64 => Ok(Chunk::F64(fill::<f64>(dist, seed, &rows, &out_shape)?)),
         other => Err(Error::invalid("random", format!("dtype {other} is not supported; use float32 or float64"))),
     }
 }
 
-/// The contiguous runs of flat indices ("rows" along the last axis) covered by a block.
+/// The runs of flat indices ("rows" along the last output axis) covered by a block,
+/// in the output's C order.
 struct Rows {
     /// Global flat index of the block's first element.
     first: u64,
-    /// Global flat stride of each leading axis (all but the last).
+    /// Global flat stride of each leading output axis (all but the last).
     strides: Vec<u64>,
-    /// Block length of each leading axis.
+    /// Block length of each leading output axis.
     lens: Vec<usize>,
-    /// Length of one row (the block's last axis; 1 for a 0-d block).
+    /// Length of one row (the last output axis; 1 for a 0-d block).
     row_len: usize,
+    /// Global flat stride along a row (1 unless the axes are permuted).
+    row_step: u64,
 }
 
 impl Rows {
-    /// Validates the block against the array and precomputes global strides.
-    fn new(array_shape: &[u64], offset: &[u64], shape: &[usize]) -> Result<Rows> {
+    /// Validates the block against the array and `axes` (a permutation of the block's
+    /// axes giving the output's order) and precomputes global strides.
+    fn new(array_shape: &[u64], offset: &[u64], shape: &[usize], axes: &[usize]) -> Result<Rows> {
         if array_shape.len() != shape.len() || offset.len() != shape.len() {
             return Err(Error::invalid(
                 "random",
@@ -71,6 +91,11 @@ impl Rows {
                     "array shape {array_shape:?}, block offset {offset:?} and block shape {shape:?} must have the same number of axes"
                 ),
             ));
+        }
+        let mut seen = vec![false; shape.len()];
+        if axes.len() != shape.len() || axes.iter().any(|&a| a >= shape.len() || std::mem::replace(&mut seen[a], true))
+        {
+            return Err(Error::invalid("random", format!("axes {axes:?} are not a permutation of 0..{}", shape.len())));
         }
         for (axis, ((&total, &start), &len)) in array_shape.iter().zip(offset).zip(shape).enumerate() {
             if start.checked_add(len as u64).is_none_or(|end| end > total) {
@@ -84,19 +109,20 @@ impl Rows {
         }
         // Every element's flat index must fit u64.
         let ndim = shape.len();
-        let mut strides = vec![1u64; ndim];
+        let mut array_strides = vec![1u64; ndim];
         let mut acc = 1u64;
         for d in (0..ndim).rev() {
-            strides[d] = acc;
+            array_strides[d] = acc;
             acc = acc.checked_mul(array_shape[d]).ok_or_else(|| {
                 Error::invalid("random", format!("array shape {array_shape:?} has more than 2^64 elements"))
             })?;
         }
-        let first = offset.iter().zip(&strides).fold(0u64, |acc, (&o, &s)| acc.wrapping_add(o.wrapping_mul(s)));
-        let row_len = shape.last().copied().unwrap_or(1);
-        strides.pop();
-        let lens = shape[..ndim.saturating_sub(1)].to_vec();
-        Ok(Rows { first, strides, lens, row_len })
+        let first = offset.iter().zip(&array_strides).fold(0u64, |acc, (&o, &s)| acc.wrapping_add(o.wrapping_mul(s)));
+        let mut strides: Vec<u64> = axes.iter().map(|&a| array_strides[a]).collect();
+        let mut lens: Vec<usize> = axes.iter().map(|&a| shape[a]).collect();
+        let row_step = strides.pop().unwrap_or(1);
+        let row_len = lens.pop().unwrap_or(1);
+        Ok(Rows { first, strides, lens, row_len, row_step })
     }
 
     /// Calls `f(flat_start)` for every row of the block in C order.
@@ -131,6 +157,7 @@ impl Rows {
 const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
 
 /// The splitmix64 output function: a bijective 64-bit mixer.
+#[inline(always)]
 fn mix64(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
@@ -141,6 +168,7 @@ fn mix64(mut z: u64) -> u64 {
 ///
 /// The bits become the mantissa of a float in `[1, 2)`, minus one: no integer to
 /// float conversion, so the loops that call this vectorise.
+#[inline(always)]
 pub(crate) fn uniform01(key: u64, counter: u64) -> f64 {
     const ONE: u64 = 0x3FF0_0000_0000_0000;
     f64::from_bits(ONE | (mix64(key.wrapping_add(counter.wrapping_mul(GOLDEN))) >> 12)) - 1.0
@@ -156,6 +184,34 @@ fn normal_pair(key: u64, pair: u64) -> (f64, f64) {
     (radius * cos, radius * sin)
 }
 
+/// Appends the uniform draws `start, start + step, …` (`n` of them) of stream `key`,
+/// scaled to `[low, low + width)`.
+///
+/// The hash multiplies 64-bit lanes, which AVX-512DQ does in one instruction (AVX2
+/// needs three), so CPUs that have it run a copy of the loop compiled for it.
+fn push_uniform<T: Element>(out: &mut Vec<T>, key: u64, (start, step, n): (u64, u64, u64), low: f64, width: f64) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512dq") {
+        // SAFETY: the CPU was just checked for the features the function is compiled with.
+        unsafe { push_uniform_avx512(out, key, (start, step, n), low, width) };
+        return;
+    }
+    push_uniform_any(out, key, (start, step, n), low, width);
+}
+
+/// [`push_uniform`] compiled for AVX-512 (foundation and doubleword/quadword).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq")]
+fn push_uniform_avx512<T: Element>(out: &mut Vec<T>, key: u64, run: (u64, u64, u64), low: f64, width: f64) {
+    push_uniform_any(out, key, run, low, width);
+}
+
+/// [`push_uniform`] for any CPU; inlined into each compiled copy.
+#[inline(always)]
+fn push_uniform_any<T: Element>(out: &mut Vec<T>, key: u64, (start, step, n): (u64, u64, u64), low: f64, width: f64) {
+    out.extend((0..n).map(|k| T::from_f64(low + uniform01(key, start.wrapping_add(k * step)) * width)));
+}
+
 /// Generates the block's values row by row into one buffer.
 fn fill<T: Element>(dist: Distribution, seed: u64, rows: &Rows, shape: &[usize]) -> Result<ArrayD<T>> {
     let key = mix64(seed ^ 0x5445_5353_4552_4121);
@@ -164,13 +220,19 @@ fn fill<T: Element>(dist: Distribution, seed: u64, rows: &Rows, shape: &[usize])
     match dist {
         Distribution::Uniform { low, high } => {
             let width = high - low;
-            rows.for_each(|start| {
-                out.extend((start..start + n).map(|i| T::from_f64(low + uniform01(key, i) * width)));
-            });
+            rows.for_each(|start| push_uniform(&mut out, key, (start, rows.row_step, n), low, width));
         }
         Distribution::Normal { mean, std } => {
             let value = |z: f64| T::from_f64(mean + std * z);
             rows.for_each(|start| {
+                if rows.row_step != 1 {
+                    // A permuted row: each draw is half of a different pair.
+                    for i in (0..n).map(|k| start.wrapping_add(k * rows.row_step)) {
+                        let (c, s) = normal_pair(key, i / 2);
+                        out.push(value(if i % 2 == 0 { c } else { s }));
+                    }
+                    return;
+                }
                 let end = start + n;
                 let mut i = start;
                 if i % 2 == 1 {
@@ -313,6 +375,11 @@ mod tests {
                     expected.slice_axis_inplace(Axis(d), Slice::from(r.0..r.1));
                 }
                 prop_assert_eq!(block.typed::<f64>().unwrap(), &expected.to_owned());
+                // The same block generated in any axis order is its permutation.
+                let axes: Vec<usize> = (0..shape.len()).rev().collect();
+                let permuted =
+                    random_permuted(dist, seed, &array_shape, &offset, &block_shape, DType::F64, &axes).unwrap();
+                prop_assert_eq!(permuted.typed::<f64>().unwrap(), &expected.to_owned().permuted_axes(axes));
             }
         }
     }

@@ -243,7 +243,7 @@ fn rows_with_columns<X: Copy, Y: Copy, R>(
 }
 
 /// The NumPy broadcast shape of `shapes`, or the error message naming them.
-fn broadcast_shape(shapes: &[&[usize]]) -> std::result::Result<Vec<usize>, String> {
+pub fn broadcast_shape(shapes: &[&[usize]]) -> std::result::Result<Vec<usize>, String> {
     let ndim = shapes.iter().map(|s| s.len()).max().unwrap_or(0);
     let mut out = vec![1usize; ndim];
     for shape in shapes {
