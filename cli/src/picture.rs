@@ -20,6 +20,8 @@ pub fn write_png(path: &Path, image: &Chunk) -> Result<()> {
     let mut encoder = png::Encoder::new(BufWriter::new(file), *w as u32, *h as u32);
     encoder.set_color(png::ColorType::Grayscale);
     encoder.set_depth(png::BitDepth::Eight);
+    // fdeflate: a fraction of the default level's time, for a slightly larger file.
+    encoder.set_compression(png::Compression::Fast);
     let mut writer = encoder.write_header().map_err(|e| err(&e))?;
     writer.write_image_data(&pixels).map_err(|e| err(&e))?;
     writer.finish().map_err(|e| err(&e))
