@@ -4,7 +4,7 @@ use tessera::array::{self, Axes};
 fn main() -> tessera::Result<()> {
     let client = Client::local(); // scheduler + one task thread per core, in-process
     let x = array::random::random_sample(&[4000, 4000], &[1000, 1000], 7)?; // lazy
-    let y = x.add(&x.t()?)?; // still lazy: 16 fused add+transpose tasks
+    let y = x.add(&x.t()?)?; // still lazy: 16 fused random+transpose+add tasks
     let mean = y.mean(Axes::All)?; // a tree reduction over the blocks
     assert_eq!(mean.shape(), &[] as &[u64]);
     let total = y.persist_with(&client)?; // computed once, kept in memory
