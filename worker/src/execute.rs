@@ -1,6 +1,6 @@
 //! Running one task: an [`Op`] applied to its argument values.
 
-use crate::banded::{Banded, TILE_BYTES};
+use crate::tiled::{TILE_BYTES, TiledReduction};
 use crate::{kernels, storage, wasm};
 use std::sync::Arc;
 use tessera_core::op::{ArrayOp, Fused, FusedArg};
@@ -47,8 +47,8 @@ fn execute_array(op: &ArrayOp, args: &[&Value]) -> Result<Value> {
 }
 
 fn execute_fused(key: &Key, fused: &Fused, args: &[Arc<Value>], log: &mut String) -> Result<Arc<Value>> {
-    match Banded::plan(fused, args, TILE_BYTES) {
-        Some(banded) => banded.run(args).map(Arc::new),
+    match TiledReduction::plan(fused, args, TILE_BYTES) {
+        Some(tiled) => tiled.run(args).map(Arc::new),
         None => execute_steps(key, fused, args, log),
     }
 }

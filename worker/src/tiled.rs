@@ -48,7 +48,7 @@ type Tile = [(usize, usize)];
 
 /// A fused reduction ready to run tile by tile: see the [module docs](self).
 #[derive(Debug)]
-pub struct Banded<'a> {
+pub struct TiledReduction<'a> {
     fused: &'a Fused,
     /// The grid: one or two dimensions.
     dims: Vec<TileDim>,
@@ -70,10 +70,10 @@ pub struct Banded<'a> {
     absorbed: Vec<bool>,
 }
 
-impl<'a> Banded<'a> {
+impl<'a> TiledReduction<'a> {
     /// Plans `fused` over `inputs` with tiles of about `tile_bytes`, or `None` when the
     /// task is not a reduction of element-wise steps, or fits in one tile anyway.
-    pub fn plan(fused: &'a Fused, inputs: &[Arc<Value>], tile_bytes: usize) -> Option<Banded<'a>> {
+    pub fn plan(fused: &'a Fused, inputs: &[Arc<Value>], tile_bytes: usize) -> Option<TiledReduction<'a>> {
         let (last, body) = fused.steps.split_last()?;
         let Op::Array(ArrayOp::ReduceChunk { kind, axes, offset, array_shape }) = &last.op else {
             return None;
@@ -112,7 +112,7 @@ impl<'a> Banded<'a> {
                 absorbed[*s] = body[*s].op.is_generator() && cuts[*s].iter().any(Option::is_some);
             }
         }
-        Some(Banded { fused, dims, cuts, arg_cuts, kind: *kind, axes, offset, array_shape, reduced, absorbed })
+        Some(TiledReduction { fused, dims, cuts, arg_cuts, kind: *kind, axes, offset, array_shape, reduced, absorbed })
     }
 
     /// Runs the task over `inputs`: the merged partial of every tile.
@@ -437,10 +437,12 @@ fn shapes(body: &[FusedStep], inputs: &[Arc<Value>]) -> Option<Vec<Vec<usize>>> 
     Some(shapes)
 }
 
+/// The error for a step value that is not there when it is read.
 fn missing(step: usize) -> Error {
     Error::invalid("fused", format!("step {step} was read before it ran"))
 }
 
+/// The error for a tuple partial without member `m`.
 fn missing_member(m: usize) -> Error {
     Error::invalid("fused", format!("a tile partial has no member {m}"))
 }
@@ -480,8 +482,8 @@ mod tests {
     /// agree (floats to 1e-9 relative, indices exactly). False when the task fits in
     /// one tile, so it is not tiled.
     fn tiled_equals_plain(fused: &Fused, inputs: &[Arc<Value>], tile_bytes: usize) -> bool {
-        let Some(banded) = Banded::plan(fused, inputs, tile_bytes) else { return false };
-        let tiled = banded.run(inputs).unwrap();
+        let Some(plan) = TiledReduction::plan(fused, inputs, tile_bytes) else { return false };
+        let tiled = plan.run(inputs).unwrap();
         let plain = execute_steps(&Key::new("t", vec![0]), fused, inputs, &mut String::new()).unwrap();
         let Some(Op::Array(ArrayOp::ReduceChunk { kind, axes, .. })) = fused.steps.last().map(|s| &s.op) else {
             panic!("not a reduction")
@@ -520,7 +522,7 @@ mod tests {
                     reduction(ReduceKind::Sum, &[0, 1], &[0, 9], &[23, 23], 3),
                 ],
             };
-            let plan = Banded::plan(&fused, &[], 3 * 14 * 8).unwrap();
+            let plan = TiledReduction::plan(&fused, &[], 3 * 14 * 8).unwrap();
             assert_eq!(plan.absorbed, [false, true, false, false]);
             for tile_bytes in [8, 3 * 14 * 8, 5 * 14 * 8] {
                 assert!(tiled_equals_plain(&fused, &[], tile_bytes));
@@ -539,7 +541,7 @@ mod tests {
                     reduction(kind, &[0], &[14, 300], &[30, 900], 1),
                 ],
             };
-            let plan = Banded::plan(&fused, &inputs, 2 * TILE_COLUMNS * 8).unwrap();
+            let plan = TiledReduction::plan(&fused, &inputs, 2 * TILE_COLUMNS * 8).unwrap();
             assert_eq!(plan.dims.len(), 2, "{kind:?}");
             assert!(tiled_equals_plain(&fused, &inputs, 2 * TILE_COLUMNS * 8), "{kind:?}");
         }
@@ -564,7 +566,7 @@ mod tests {
                 reduction(ReduceKind::ArgMin, &[0, 1], &[8, 0], &[48, 6], 3),
             ],
         };
-        let plan = Banded::plan(&fused, &inputs, 6 * 8 * 3).unwrap();
+        let plan = TiledReduction::plan(&fused, &inputs, 6 * 8 * 3).unwrap();
         assert_eq!(plan.cuts[0], [None], "the broadcast row is not cut");
         assert_eq!(plan.arg_cuts[2][1], [None], "the 1-d operand has no axis 0 to cut");
         assert!(tiled_equals_plain(&fused, &inputs, 6 * 8 * 3));
@@ -574,7 +576,7 @@ mod tests {
     fn tasks_that_are_not_element_wise_reductions_run_the_ordinary_way() {
         let inputs = [input(&[64, 64], 6)];
         let not_reduced = Fused { steps: vec![step(ArrayOp::Unary(UnaryOp::Neg), &[FusedArg::Input(0)])] };
-        assert!(Banded::plan(&not_reduced, &inputs, 64).is_none());
+        assert!(TiledReduction::plan(&not_reduced, &inputs, 64).is_none());
         let slice = ArrayOp::Slice {
             slices: vec![tessera_core::op::AxisSlice { start: 0, stop: 8, step: 1 }; 2],
             drop_axes: vec![],
@@ -582,16 +584,16 @@ mod tests {
         let sliced = Fused {
             steps: vec![step(slice, &[FusedArg::Input(0)]), reduction(ReduceKind::Sum, &[0, 1], &[0, 0], &[8, 8], 0)],
         };
-        assert!(Banded::plan(&sliced, &inputs, 64).is_none());
+        assert!(TiledReduction::plan(&sliced, &inputs, 64).is_none());
         let bad_transpose = Fused {
             steps: vec![
                 step(ArrayOp::Transpose { axes: vec![0, 0] }, &[FusedArg::Input(0)]),
                 reduction(ReduceKind::Sum, &[0, 1], &[0, 0], &[64, 64], 0),
             ],
         };
-        assert!(Banded::plan(&bad_transpose, &inputs, 64).is_none(), "the kernel reports the bad axes");
+        assert!(TiledReduction::plan(&bad_transpose, &inputs, 64).is_none(), "the kernel reports the bad axes");
         let small = Fused { steps: vec![reduction(ReduceKind::Sum, &[0], &[0, 0], &[64, 64], 0)] };
-        assert!(Banded::plan(&small, &[], 1 << 20).is_none());
+        assert!(TiledReduction::plan(&small, &[], 1 << 20).is_none());
     }
 
     proptest! {
