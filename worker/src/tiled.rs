@@ -391,13 +391,12 @@ fn side_by_side(parts: &[Value], axis: usize) -> Result<Value> {
     }
 }
 
-/// `chunks` (of one dtype) joined along `axis`.
+/// `chunks` joined along `axis`, by the assembling kernel.
 fn concatenate(chunks: &[&Chunk], axis: usize) -> Result<Chunk> {
-    let first = chunks.first().ok_or_else(|| Error::invalid("fused", "no tile partials to join"))?;
-    Ok(chunk_map!(first, _first: T => {
-        let views = chunks.iter().map(|c| c.typed::<T>().map(|a| a.view())).collect::<Result<Vec<_>>>()?;
-        T::into_chunk(ndarray::concatenate(Axis(axis), &views).map_err(|e| Error::invalid("fused", e.to_string()))?)
-    }))
+    let ndim = chunks.first().map_or(0, |c| c.shape().len());
+    let grid: Vec<usize> = (0..ndim).map(|d| if d == axis { chunks.len() } else { 1 }).collect();
+    let whole = |c: &&Chunk| c.shape().iter().map(|&n| (0, n)).collect::<Vec<_>>();
+    structure::assemble(&grid, &chunks.iter().map(whole).collect::<Vec<_>>(), chunks)
 }
 
 /// The shape of every step's value, or `None` if a step is not one a tile can run.
@@ -421,10 +420,7 @@ fn shapes(body: &[FusedStep], inputs: &[Arc<Value>]) -> Option<Vec<Vec<usize>>> 
                 }
                 (ArrayOp::Transpose { axes }, [a]) => {
                     let a = arg_shape(a)?;
-                    let mut seen = vec![false; a.len()];
-                    if axes.len() != a.len()
-                        || axes.iter().any(|&ax| ax >= a.len() || std::mem::replace(&mut seen[ax], true))
-                    {
+                    if !structure::is_permutation(axes, a.len()) {
                         return None;
                     }
                     axes.iter().map(|&ax| a.get(ax).copied()).collect::<Option<Vec<_>>>()?

@@ -92,9 +92,7 @@ impl Rows {
                 ),
             ));
         }
-        let mut seen = vec![false; shape.len()];
-        if axes.len() != shape.len() || axes.iter().any(|&a| a >= shape.len() || std::mem::replace(&mut seen[a], true))
-        {
+        if !super::structure::is_permutation(axes, shape.len()) {
             return Err(Error::invalid("random", format!("axes {axes:?} are not a permutation of 0..{}", shape.len())));
         }
         for (axis, ((&total, &start), &len)) in array_shape.iter().zip(offset).zip(shape).enumerate() {

@@ -3,7 +3,8 @@
 //! [`expand_dims`] and [`transpose`] of more than two axes keep the input's memory
 //! order (they only change strides), so their output need not be in standard C
 //! layout; every kernel accepts any layout. A 2-D transpose is copied into C order
-//! ([`to_standard`]), so the kernels that read it next stream through contiguous rows. [`slice`] and [`assemble`] copy exactly the selected elements once;
+//! ([`to_standard`]), so the kernels that read it next stream through contiguous
+//! rows. [`slice`] and [`assemble`] copy exactly the selected elements once;
 //! [`pad`] copies the input into the middle of the output and fills the border one
 //! axis at a time from already-filled slabs, so corners come out as in NumPy.
 
@@ -11,13 +12,16 @@ use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD, Axis, Ix2, IxDyn, Slice};
 use tessera_core::op::{AxisSlice, PadMode};
 use tessera_core::{Chunk, Element, Error, Result, chunk_map};
 
+/// True when `axes` holds each of `0..ndim` exactly once.
+pub fn is_permutation(axes: &[usize], ndim: usize) -> bool {
+    let mut seen = vec![false; ndim];
+    axes.len() == ndim && axes.iter().all(|&ax| ax < ndim && !std::mem::replace(&mut seen[ax], true))
+}
+
 /// Permutes axes: output axis `i` is input axis `axes[i]`.
 pub fn transpose(a: &Chunk, axes: &[usize]) -> Result<Chunk> {
     let ndim = a.shape().len();
-    let mut seen = vec![false; ndim];
-    let is_permutation =
-        axes.len() == ndim && axes.iter().all(|&ax| ax < ndim && !std::mem::replace(&mut seen[ax], true));
-    if !is_permutation {
+    if !is_permutation(axes, ndim) {
         return Err(Error::invalid(
             "transpose",
             format!("axes {axes:?} are not a permutation of 0..{ndim} (chunk shape {:?})", a.shape()),
