@@ -75,6 +75,8 @@ pub fn run() -> Result {
     let nextest = ["nextest", "run", "--workspace", "--no-fail-fast", "--profile", NEXTEST_PROFILE];
     let mut nextest = with_test_env(cargo(nextest), &test_env);
     nextest.envs(clippy_wrapper()?);
+    // A one-off build gains nothing from incremental state, which would take gigabytes.
+    nextest.env("CARGO_INCREMENTAL", "0");
     check("clippy and nextest", util::run(&mut nextest), &mut failed);
     drop(server);
 
