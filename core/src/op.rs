@@ -147,8 +147,10 @@ pub enum ArrayOp {
     /// Otsu's threshold from a histogram over `range`, as a 0-d float64 block.
     OtsuThreshold { range: (f64, f64) },
     /// Separable gaussian filter with one sigma per axis (`truncate` sigmas wide),
-    /// borders reflected; integer input gives float32 output.
-    GaussianFilter { sigma: Vec<f64>, truncate: f64 },
+    /// the block's borders reflected; integer input gives float32 output. Only the
+    /// `window` of the result (one index range per axis) is kept, all of it when `None`:
+    /// a block with a halo is filtered and trimmed in one step.
+    GaussianFilter { sigma: Vec<f64>, truncate: f64, window: Option<Vec<std::ops::Range<usize>>> },
 }
 
 impl ArrayOp {

@@ -184,7 +184,7 @@ fn the_gaussian_task_equals_the_native_kernel() {
         (chunk(&[2, 3], |i| i as i64 - 2), vec![5.0, 7.0], 4.0),
     ];
     for (x, sigma, truncate) in cases {
-        let native = gaussian_filter(x.as_chunk().unwrap(), &sigma, truncate).unwrap();
+        let native = gaussian_filter(x.as_chunk().unwrap(), &sigma, truncate, None).unwrap();
         let g = op("gaussian", json!({ "sigma": sigma, "truncate": truncate }));
         let wasm = rt.run(&g, &key("g"), &[&x]).result.unwrap();
         assert_eq!(wasm, Value::Chunk(native), "sigma {sigma:?}");

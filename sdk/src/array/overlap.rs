@@ -15,7 +15,9 @@
 //!
 //! Each step is a layer of its own, one task per block. The graph fuser turns
 //! assemble → pad → function → trim into one task per block, so the extended block
-//! never leaves the worker that made it.
+//! never leaves the worker that made it. The built-in gaussian filter needs neither
+//! pad nor trim: its kernel reflects at the extended block's own edges (which are the
+//! array's where there is no neighbour) and computes only the block's window.
 //!
 //! Every neighbour must be able to supply the halo: along an axis with more than one
 //! block, no block may be shorter than the depth. Such arrays are rechunked first
@@ -103,6 +105,23 @@ fn merge_short_blocks(chunks: &[u64], depth: u64) -> Vec<u64> {
     out
 }
 
+/// Where the halo of each block comes from: `depth` elements per axis from each
+/// neighbour, none beyond the array's edges.
+struct Halo<'a> {
+    depth: &'a [u64],
+    /// The blocks' lengths along each axis.
+    chunks: &'a [Vec<u64>],
+}
+
+impl Halo<'_> {
+    /// The halo widths (before, after) of block `b` along axis `a` that its neighbours
+    /// supply.
+    fn widths(&self, a: usize, b: usize) -> (u64, u64) {
+        let d = self.depth[a];
+        (if b > 0 { d } else { 0 }, if b + 1 < self.chunks[a].len() { d } else { 0 })
+    }
+}
+
 impl Array {
     /// Applies the Rust function `f` to every block (Dask's `map_blocks`), giving an
     /// array of the same shape and chunks with element type `dtype`.
@@ -168,76 +187,34 @@ impl Array {
         }
         let source = self.with_blocks_at_least(&label, depth)?;
         let source = &source;
-        let numblocks = source.numblocks();
+        let halo = Halo { depth, chunks: &source.chunks };
         let chunks = &source.chunks;
-        // Halo widths of block `b` along axis `a`: taken from the neighbours, and made
-        // up at the array's edges (zero without padding).
-        let from_neighbours = |a: usize, b: usize| -> (u64, u64) {
-            let d = depth[a];
-            (if b > 0 { d } else { 0 }, if b + 1 < numblocks[a] { d } else { 0 })
-        };
         let mode = boundary.pad_mode(self.dtype);
+        // Widths made up beyond the array's edges (none without padding).
         let padded = |a: usize, b: usize| -> (u64, u64) {
             let d = if mode.is_some() { depth[a] } else { 0 };
-            (if b == 0 { d } else { 0 }, if b + 1 == numblocks[a] { d } else { 0 })
+            (if b == 0 { d } else { 0 }, if b + 1 == chunks[a].len() { d } else { 0 })
         };
-        let extended = |with_pad: bool| -> Vec<Vec<u64>> {
-            (0..ndim)
-                .map(|a| {
-                    let widths = |b: usize| {
-                        let (l, r) = from_neighbours(a, b);
-                        let (pl, pr) = if with_pad { padded(a, b) } else { (0, 0) };
-                        l + r + pl + pr
-                    };
-                    chunks[a].iter().enumerate().map(|(b, &c)| c + widths(b)).collect()
-                })
-                .collect()
-        };
-        let shape_of = |chunks: &[Vec<u64>]| -> Vec<u64> { chunks.iter().map(|c| c.iter().sum()).collect() };
 
         // Layer 1: each block with its neighbours' halo.
-        let halo_chunks = extended(false);
-        let assembled =
-            Array::blockwise_new("overlap", &[source], shape_of(&halo_chunks), halo_chunks, self.dtype, |ix| {
-                // Per axis: (neighbour offset, range cut out of that neighbour).
-                let axes: Vec<Vec<(usize, (usize, usize))>> = (0..ndim)
-                    .map(|a| {
-                        let (b, c) = (ix[a], chunks[a][ix[a]] as usize);
-                        let (l, r) = from_neighbours(a, b);
-                        let mut parts = Vec::with_capacity(3);
-                        if l > 0 {
-                            let prev = chunks[a][b - 1] as usize;
-                            parts.push((b - 1, (prev - l as usize, prev)));
-                        }
-                        parts.push((b, (0, c)));
-                        if r > 0 {
-                            parts.push((b + 1, (0, r as usize)));
-                        }
-                        parts
-                    })
-                    .collect();
-                let grid: Vec<usize> = axes.iter().map(Vec::len).collect();
-                if grid.iter().all(|&g| g == 1) {
-                    return Ok(Task::new(Op::Alias, vec![source.key(ix)]));
-                }
-                let mut deps: Vec<Key> = Vec::with_capacity(grid.iter().product());
-                let mut pieces = Vec::with_capacity(deps.capacity());
-                for g in super::block_indices(&grid) {
-                    let cell: Vec<&(usize, (usize, usize))> =
-                        g.iter().zip(&axes).map(|(&i, parts)| &parts[i]).collect();
-                    deps.push(source.key(&cell.iter().map(|p| p.0).collect::<Vec<_>>()));
-                    pieces.push(cell.iter().map(|p| p.1).collect());
-                }
-                Ok(Task::new(Op::Array(ArrayOp::Assemble { grid, pieces }), deps))
-            })?;
+        let assembled = source.with_halo(&halo)?;
 
         // Layer 2: the halo beyond the array's edges.
         let input = match mode {
             None => assembled,
             Some(mode) => {
-                let pad_chunks = extended(true);
+                let pad_chunks: Vec<Vec<u64>> = (0..ndim)
+                    .map(|a| {
+                        let widths = |b: usize| {
+                            let (l, r) = padded(a, b);
+                            l + r
+                        };
+                        assembled.chunks[a].iter().enumerate().map(|(b, &c)| c + widths(b)).collect()
+                    })
+                    .collect();
                 let assembled = &assembled;
-                Array::blockwise_new("pad", &[assembled], shape_of(&pad_chunks), pad_chunks, self.dtype, |ix| {
+                let shape = pad_chunks.iter().map(|c| c.iter().sum()).collect();
+                Array::blockwise_new("pad", &[assembled], shape, pad_chunks, self.dtype, |ix| {
                     let widths: Vec<(usize, usize)> = (0..ndim)
                         .map(|a| {
                             let (l, r) = padded(a, ix[a]);
@@ -270,11 +247,60 @@ impl Array {
         Array::blockwise_new(&label, &[mapped], source.shape.clone(), chunks.clone(), dtype, |ix| {
             let slices = (0..ndim)
                 .map(|a| {
-                    let start = (from_neighbours(a, ix[a]).0 + padded(a, ix[a]).0) as usize;
+                    let start = (halo.widths(a, ix[a]).0 + padded(a, ix[a]).0) as usize;
                     AxisSlice { start, stop: start + chunks[a][ix[a]] as usize, step: 1 }
                 })
                 .collect();
             Ok(Task::new(Op::Array(ArrayOp::Slice { slices, drop_axes: vec![] }), vec![mapped.key(ix)]))
+        })
+    }
+
+    /// Every block extended by its neighbours' halo (one [`ArrayOp::Assemble`] task per
+    /// block gathering up to 3^k pieces, corners included); blocks at the array's
+    /// edges get no halo on their outer sides.
+    fn with_halo(&self, halo: &Halo) -> Result<Array> {
+        let ndim = self.ndim();
+        let chunks = &self.chunks;
+        let halo_chunks: Vec<Vec<u64>> = (0..ndim)
+            .map(|a| {
+                let widths = |b: usize| {
+                    let (l, r) = halo.widths(a, b);
+                    l + r
+                };
+                chunks[a].iter().enumerate().map(|(b, &c)| c + widths(b)).collect()
+            })
+            .collect();
+        let shape = halo_chunks.iter().map(|c| c.iter().sum()).collect();
+        Array::blockwise_new("overlap", &[self], shape, halo_chunks, self.dtype, |ix| {
+            // Per axis: (neighbour offset, range cut out of that neighbour).
+            let axes: Vec<Vec<(usize, (usize, usize))>> = (0..ndim)
+                .map(|a| {
+                    let (b, c) = (ix[a], chunks[a][ix[a]] as usize);
+                    let (l, r) = halo.widths(a, b);
+                    let mut parts = Vec::with_capacity(3);
+                    if l > 0 {
+                        let prev = chunks[a][b - 1] as usize;
+                        parts.push((b - 1, (prev - l as usize, prev)));
+                    }
+                    parts.push((b, (0, c)));
+                    if r > 0 {
+                        parts.push((b + 1, (0, r as usize)));
+                    }
+                    parts
+                })
+                .collect();
+            let grid: Vec<usize> = axes.iter().map(Vec::len).collect();
+            if grid.iter().all(|&g| g == 1) {
+                return Ok(Task::new(Op::Alias, vec![self.key(ix)]));
+            }
+            let mut deps: Vec<Key> = Vec::with_capacity(grid.iter().product());
+            let mut pieces = Vec::with_capacity(deps.capacity());
+            for g in super::block_indices(&grid) {
+                let cell: Vec<&(usize, (usize, usize))> = g.iter().zip(&axes).map(|(&i, parts)| &parts[i]).collect();
+                deps.push(self.key(&cell.iter().map(|p| p.0).collect::<Vec<_>>()));
+                pieces.push(cell.iter().map(|p| p.1).collect());
+            }
+            Ok(Task::new(Op::Array(ArrayOp::Assemble { grid, pieces }), deps))
         })
     }
 
@@ -321,8 +347,30 @@ impl Array {
         }
         let depth: Vec<u64> = sigma.iter().map(|&s| (GAUSSIAN_TRUNCATE * s + 0.5) as u64).collect();
         let dtype = if self.dtype == DType::F64 { DType::F64 } else { DType::F32 };
-        let op = Op::Array(ArrayOp::GaussianFilter { sigma: sigma.to_vec(), truncate: GAUSSIAN_TRUNCATE });
-        self.overlap_map(op, &depth, Boundary::Reflect, dtype)
+        let op =
+            |window| Op::Array(ArrayOp::GaussianFilter { sigma: sigma.to_vec(), truncate: GAUSSIAN_TRUNCATE, window });
+        if depth.iter().all(|&d| d == 0) || self.is_empty() {
+            return Array::blockwise_new("gaussian", &[self], self.shape.clone(), self.chunks.clone(), dtype, |ix| {
+                Ok(Task::new(op(None), vec![self.key(ix)]))
+            });
+        }
+        // The kernel's radius is the depth, and the filter reflects at the extended
+        // block's own edges: inside the array they are a full halo away, at its edges
+        // they are the array's. So no padding layer is needed, and the filter keeps
+        // only the block's own window instead of trimming afterwards.
+        let source = self.with_blocks_at_least(OP, &depth)?;
+        let halo = Halo { depth: &depth, chunks: &source.chunks };
+        let extended = source.with_halo(&halo)?;
+        let extended = &extended;
+        Array::blockwise_new("gaussian", &[extended], source.shape.clone(), source.chunks.clone(), dtype, |ix| {
+            let window = (0..self.ndim())
+                .map(|a| {
+                    let start = halo.widths(a, ix[a]).0 as usize;
+                    start..start + source.chunks[a][ix[a]] as usize
+                })
+                .collect();
+            Ok(Task::new(op(Some(window)), vec![extended.key(ix)]))
+        })
     }
 
     /// Otsu's threshold of the whole array from a histogram of `bins` bins, as

@@ -10,6 +10,7 @@
 //!   computed as separable 1-D passes over a contiguous float buffer.
 
 use ndarray::{ArrayD, IxDyn};
+use std::ops::Range;
 use tessera_core::{Chunk, Element, Error, Result, Scalar, chunk_map};
 
 /// The most bins [`histogram`] accepts (the counts are held in memory).
@@ -80,7 +81,14 @@ struct Binner {
     last: usize,
     /// The `bins + 1` edges, as `numpy.linspace` computes them.
     edges: Vec<f64>,
+    /// How close (in bins) a first guess may come to a whole number and still be off
+    /// by one: how far any edge lies from where the guess puts it, plus the guess's own
+    /// rounding. A guess farther than this from both ends of its bin is that bin.
+    margin: f64,
 }
+
+/// How many values [`scan_hist`] tries to count from their first guesses at once.
+const LANES: usize = 8;
 
 impl Binner {
     /// Edges for `bins` bins over `(lo, hi)`; `f32_edges` rounds them to float32 as
@@ -90,7 +98,10 @@ impl Binner {
         let step = (hi - lo) / bins as f64;
         let mut edges: Vec<f64> = (0..bins).map(|i| round(i as f64 * step + lo)).collect();
         edges.push(round(hi));
-        Binner { lo: round(lo), hi: round(hi), scale: bins as f64 / (hi - lo), last: bins - 1, edges }
+        let (lo, scale) = (round(lo), bins as f64 / (hi - lo));
+        let rounding = 8.0 * (bins as f64 + 1.0) * f64::EPSILON;
+        let off = edges.iter().enumerate().map(|(k, &e)| ((e - lo) * scale - k as f64).abs()).fold(0.0, f64::max);
+        Binner { lo, hi: round(hi), scale, last: bins - 1, edges, margin: off + 2.0 * rounding }
     }
 
     /// The bin of `x`, or `None` outside the range (or NaN).
@@ -107,6 +118,24 @@ impl Binner {
             i += 1;
         }
         Some(i)
+    }
+
+    /// The bins of `run`, if every value is in range and its first guess lies clear of
+    /// its bin's edges (by more than `margin`), so that no edge needs looking at.
+    /// Branch-free, so the guesses are computed side by side.
+    #[inline(always)]
+    fn clear_bins<T: Pixel>(&self, run: &[T]) -> Option<[usize; LANES]> {
+        let mut bins = [0; LANES];
+        let mut clear = run.len() == LANES;
+        for (b, &v) in bins.iter_mut().zip(run) {
+            let x = v.as_f64();
+            let guess = (x - self.lo) * self.scale;
+            let whole = guess.floor();
+            let frac = guess - whole;
+            clear &= (x >= self.lo) & (x <= self.hi) & (frac > self.margin) & (frac < 1.0 - self.margin);
+            *b = whole as usize;
+        }
+        clear.then_some(bins)
     }
 }
 
@@ -157,16 +186,26 @@ fn table_hist<T: Element + Into<usize>>(hist: &mut [u64], x: &ArrayD<T>, values:
     }
 }
 
-/// Histogram of any values, one bin look-up per element.
+/// Histogram of any values: runs of [`LANES`] values whose bins their first guesses
+/// settle are counted at once, the others value by value against the edges.
 fn scan_hist<T: Pixel>(hist: &mut [u64], x: &ArrayD<T>, binner: &Binner) {
-    let mut add = |v: T| {
+    let add = |hist: &mut [u64], v: T| {
         if let Some(h) = binner.bin(v.as_f64()).and_then(|b| hist.get_mut(b)) {
             *h += 1;
         }
     };
-    match x.as_slice() {
-        Some(s) => s.iter().for_each(|&v| add(v)),
-        None => x.iter().for_each(|&v| add(v)),
+    let Some(values) = x.as_slice() else {
+        return x.iter().for_each(|&v| add(hist, v));
+    };
+    for run in values.chunks(LANES) {
+        match binner.clear_bins(run) {
+            Some(bins) => bins.iter().for_each(|&b| {
+                if let Some(h) = hist.get_mut(b) {
+                    *h += 1;
+                }
+            }),
+            None => run.iter().for_each(|&v| add(hist, v)),
+        }
     }
 }
 
@@ -267,13 +306,27 @@ impl Real for f64 {
 /// alone), `truncate` sigmas wide, borders reflected (`d c b a | a b c d`), as
 /// `scipy.ndimage.gaussian_filter(a, sigma, mode="reflect", truncate=truncate)`.
 ///
+/// Only the `window` of the result is computed and returned (the whole block when
+/// `None`): one range of indices per axis. The borders reflected are the block's own,
+/// so a block holding a halo at least as deep as the kernel's radius around its
+/// window gives the window's values of the filter over the whole array.
+///
 /// float64 input gives float64; every other type gives float32, computed in float32.
-pub fn gaussian_filter(a: &Chunk, sigma: &[f64], truncate: f64) -> Result<Chunk> {
+pub fn gaussian_filter(a: &Chunk, sigma: &[f64], truncate: f64, window: Option<&[Range<usize>]>) -> Result<Chunk> {
     const NAME: &str = "gaussian";
-    if sigma.len() != a.shape().len() {
+    let shape = a.shape();
+    if sigma.len() != shape.len() {
         return Err(Error::invalid(
             NAME,
-            format!("got {} sigmas {sigma:?} for a {}-d block", sigma.len(), a.shape().len()),
+            format!("got {} sigmas {sigma:?} for a {}-d block", sigma.len(), shape.len()),
+        ));
+    }
+    let whole: Vec<Range<usize>> = shape.iter().map(|&n| 0..n).collect();
+    let window = window.unwrap_or(&whole);
+    if window.len() != shape.len() || window.iter().zip(shape).any(|(w, &n)| w.start > w.end || w.end > n) {
+        return Err(Error::invalid(
+            NAME,
+            format!("window {window:?} does not lie within the block of shape {shape:?}"),
         ));
     }
     if let Some(s) = sigma.iter().find(|s| !(**s >= 0.0 && s.is_finite())) {
@@ -299,8 +352,8 @@ pub fn gaussian_filter(a: &Chunk, sigma: &[f64], truncate: f64) -> Result<Chunk>
         kernels.push(Some(gaussian_kernel(s, radius as usize)));
     }
     match a {
-        Chunk::F64(x) => Ok(Chunk::F64(filter::<f64, f64>(x, &kernels)?)),
-        other => chunk_map!(other, x: T => Ok(Chunk::F32(filter::<T, f32>(x, &kernels)?))),
+        Chunk::F64(x) => Ok(Chunk::F64(filter::<f64, f64>(x, &kernels, window)?)),
+        other => chunk_map!(other, x: T => Ok(Chunk::F32(filter::<T, f32>(x, &kernels, window)?))),
     }
 }
 
@@ -314,18 +367,35 @@ fn gaussian_kernel(sigma: f64, radius: usize) -> Vec<f64> {
     w.into_iter().map(|v| v / total).collect()
 }
 
-/// Converts `x` to `F` and applies the 1-D kernels along their axes, one slab of the
-/// unsmoothed leading axes at a time.
-fn filter<T: Pixel, F: Real>(x: &ArrayD<T>, kernels: &[Option<Vec<f64>>]) -> Result<ArrayD<F>> {
+/// Converts `x` to `F` and applies the 1-D kernels along their axes, keeping the
+/// `window` of the result; one slab of the unsmoothed leading axes at a time.
+fn filter<T: Pixel, F: Real>(
+    x: &ArrayD<T>,
+    kernels: &[Option<Vec<f64>>],
+    window: &[Range<usize>],
+) -> Result<ArrayD<F>> {
     let shape = x.shape().to_vec();
-    let weights: Vec<Option<Vec<F>>> =
-        kernels.iter().map(|k| k.as_ref().map(|k| k.iter().map(|&v| F::from_weight(v)).collect())).collect();
-    // Leading axes that are not smoothed (sigma 0 on z, say) split the block into
-    // independent slabs, each filtered while it is in cache.
-    let first = weights.iter().position(Option::is_some).unwrap_or(0);
+    let out_shape: Vec<usize> = window.iter().map(|w| w.len()).collect();
+    if out_shape.contains(&0) {
+        return Ok(ArrayD::zeros(IxDyn(&out_shape)));
+    }
+    // Every smoothed axis gets a pass, and so does an unsmoothed axis the window cuts
+    // (with the identity kernel).
+    let passes: Vec<Option<Vec<F>>> = kernels
+        .iter()
+        .zip(window.iter().zip(&shape))
+        .map(|(kernel, (range, &n))| match kernel {
+            Some(k) => Some(k.iter().map(|&v| F::from_weight(v)).collect()),
+            None if *range != (0..n) => Some(vec![F::one()]),
+            None => None,
+        })
+        .collect();
+    // Leading axes without a pass split the block into independent slabs, each
+    // filtered while it is in cache.
+    let first = passes.iter().position(Option::is_some).unwrap_or(0);
     let slab_shape = &shape[first..];
     let slab_len: usize = slab_shape.iter().product();
-    let mut out: Vec<F> = Vec::with_capacity(x.len());
+    let mut out: Vec<F> = Vec::with_capacity(out_shape.iter().product());
     let (mut cur, mut tmp) = (Vec::with_capacity(slab_len), Vec::with_capacity(slab_len));
     let mut values = x.iter();
     let contiguous = x.as_slice();
@@ -335,18 +405,21 @@ fn filter<T: Pixel, F: Real>(x: &ArrayD<T>, kernels: &[Option<Vec<f64>>]) -> Res
             Some(s) => cur.extend(s[slab * slab_len..(slab + 1) * slab_len].iter().map(|&v| F::from_pixel(v))),
             None => cur.extend(values.by_ref().take(slab_len).map(|&v| F::from_pixel(v))),
         }
-        if slab_len > 0 {
-            for (axis, w) in weights[first..].iter().enumerate() {
-                let Some(w) = w else { continue };
-                tmp.resize(slab_len, F::zero());
-                correlate_axis(&cur, &mut tmp, slab_shape, axis, w);
-                std::mem::swap(&mut cur, &mut tmp);
-            }
+        let mut cur_shape = slab_shape.to_vec();
+        for (axis, w) in passes[first..].iter().enumerate() {
+            let Some(w) = w else { continue };
+            let range = &window[first + axis];
+            let mut dst_shape = cur_shape.clone();
+            dst_shape[axis] = range.len();
+            tmp.resize(dst_shape.iter().product(), F::zero());
+            correlate_axis(&cur, &mut tmp, &cur_shape, axis, w, range.start);
+            std::mem::swap(&mut cur, &mut tmp);
+            cur_shape = dst_shape;
         }
         out.extend_from_slice(&cur);
     }
-    ArrayD::from_shape_vec(IxDyn(&shape), out)
-        .map_err(|e| Error::invalid("gaussian", format!("cannot shape the result as {shape:?}: {e}")))
+    ArrayD::from_shape_vec(IxDyn(&out_shape), out)
+        .map_err(|e| Error::invalid("gaussian", format!("cannot shape the result as {out_shape:?}: {e}")))
 }
 
 /// Index `k` of a line of length `n` extended by reflection (`d c b a | a b c d | d c`).
@@ -360,34 +433,35 @@ fn reflect(k: isize, n: usize) -> usize {
 }
 
 /// Correlates the C-order array `src` of `shape` with the symmetric kernel `w` (odd
-/// length) along `axis`, writing `dst`. `src` must not be empty.
-fn correlate_axis<F: Real>(src: &[F], dst: &mut [F], shape: &[usize], axis: usize, w: &[F]) {
+/// length) along `axis`, writing to `dst` the positions from `start` on (as many as
+/// `dst` holds along that axis). `src` and `dst` must not be empty.
+fn correlate_axis<F: Real>(src: &[F], dst: &mut [F], shape: &[usize], axis: usize, w: &[F], start: usize) {
     let n = shape[axis];
     let inner: usize = shape[axis + 1..].iter().product();
+    let m = dst.len() / (src.len() / n);
     let r = w.len() / 2;
     if inner == 1 {
         // Contiguous lines: pad each into a scratch buffer by reflection, then add
         // shifted windows of it.
         let mut pad = vec![F::zero(); n + 2 * r];
-        for (line, out) in src.chunks_exact(n).zip(dst.chunks_exact_mut(n)) {
+        for (line, out) in src.chunks_exact(n).zip(dst.chunks_exact_mut(m)) {
             pad[r..r + n].copy_from_slice(line);
             for j in 0..r {
                 pad[r - 1 - j] = line[reflect(-1 - j as isize, n)];
                 pad[r + n + j] = line[reflect((n + j) as isize, n)];
             }
-            let pad = &pad[..];
-            weighted_sum(out, &pad[r..], w, |d| (&pad[r - d..], &pad[r + d..]));
+            let (pad, c) = (&pad[..], r + start);
+            weighted_sum(out, &pad[c..], w, |d| (&pad[c - d..], &pad[c + d..]));
         }
     } else {
         // Lines are rows (or planes) `inner` apart: add whole shifted rows, a tile at a
         // time so the rows of one tile stay in cache.
-        let plane = n * inner;
-        for (sp, dp) in src.chunks_exact(plane).zip(dst.chunks_exact_mut(plane)) {
+        for (sp, dp) in src.chunks_exact(n * inner).zip(dst.chunks_exact_mut(m * inner)) {
             for t0 in (0..inner).step_by(TILE) {
                 let t = TILE.min(inner - t0);
                 let line = |k: isize| &sp[reflect(k, n) * inner + t0..][..t];
                 for (i, out) in dp.chunks_exact_mut(inner).enumerate() {
-                    let i = i as isize;
+                    let i = (start + i) as isize;
                     weighted_sum(&mut out[t0..t0 + t], line(i), w, |d| (line(i - d as isize), line(i + d as isize)));
                 }
             }
@@ -468,8 +542,14 @@ mod tests {
 
     /// Bin by linear search over edges `lo + i * (hi - lo) / bins` (last edge `hi`).
     fn naive_histogram(values: &[f64], bins: usize, lo: f64, hi: f64) -> Vec<u64> {
+        naive_histogram_rounded(values, bins, lo, hi, |v| v)
+    }
+
+    /// [`naive_histogram`] with every edge (and so the range) passed through `round`.
+    fn naive_histogram_rounded(values: &[f64], bins: usize, lo: f64, hi: f64, round: fn(f64) -> f64) -> Vec<u64> {
         let step = (hi - lo) / bins as f64;
-        let edges: Vec<f64> = (0..=bins).map(|i| if i == bins { hi } else { i as f64 * step + lo }).collect();
+        let edges: Vec<f64> = (0..=bins).map(|i| round(if i == bins { hi } else { i as f64 * step + lo })).collect();
+        let (lo, hi) = (edges[0], edges[bins]);
         let mut out = vec![0; bins];
         for &v in values {
             if v >= lo && v <= hi {
@@ -504,6 +584,51 @@ mod tests {
         assert_eq!(counts(histogram(&bools, 2, (0.0, 1.0)).unwrap()), vec![1, 3]);
         let empty = Chunk::F32(ArrayD::zeros(IxDyn(&[0, 4])));
         assert_eq!(counts(histogram(&empty, 3, (0.0, 1.0)).unwrap()), vec![0, 0, 0]);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// Values on, next to and between the edges, out of range and NaN, over ranges
+        /// from wide to narrower than a float32 step: counting runs of values from their
+        /// first guesses gives the bins of one look-up per value, and, where the edges
+        /// are distinct, those of a search of the edges.
+        #[test]
+        fn histogram_of_floats_agrees_with_a_search_of_the_edges(
+            bins in 1usize..300,
+            lo in -1e4f64..1e4,
+            width_exp in -3.0f64..6.0,
+            picks in proptest::collection::vec((0usize..301, 0u8..5, 0.0f64..1.0), 0..700),
+        ) {
+            let hi = lo + 10f64.powf(width_exp);
+            let step = (hi - lo) / bins as f64;
+            let values: Vec<f64> = picks
+                .iter()
+                .map(|&(k, how, u)| {
+                    let edge = lo + (k % (bins + 1)) as f64 * step;
+                    match how {
+                        0 => edge,
+                        1 => edge + u * step,
+                        2 => (edge as f32).next_up() as f64,
+                        3 => (edge as f32).next_down() as f64,
+                        _ => [f64::NAN, lo - step * (1.0 + u), hi + step * u, hi][k % 4],
+                    }
+                })
+                .collect();
+            let as_f32 = |v: f64| v as f32 as f64;
+            let f32s: Vec<f64> = values.iter().map(|&v| as_f32(v)).collect();
+            for (data, dtype, f32_edges) in [(&values, DType::F64, false), (&f32s, DType::F32, true)] {
+                let binner = Binner::new(bins, (lo, hi), f32_edges);
+                let mut one_by_one = vec![0; bins];
+                data.iter().filter_map(|&v| binner.bin(v)).for_each(|b| one_by_one[b] += 1);
+                let got = counts(histogram(&chunk1(data).cast(dtype), bins, (lo, hi)).unwrap());
+                proptest::prop_assert_eq!(&got, &one_by_one, "{}", dtype);
+                if binner.edges.windows(2).all(|e| e[0] < e[1]) {
+                    let round = if f32_edges { as_f32 } else { |v| v };
+                    proptest::prop_assert_eq!(&got, &naive_histogram_rounded(data, bins, lo, hi, round), "{}", dtype);
+                }
+            }
+        }
     }
 
     #[test]
@@ -639,7 +764,7 @@ mod tests {
     #[test]
     fn gaussian_matches_scipy() {
         // scipy.ndimage.gaussian_filter(np.arange(6.), 1.0)
-        let got = as_f64(gaussian_filter(&chunk1(&[0.0, 1.0, 2.0, 3.0, 4.0, 5.0]), &[1.0], 4.0).unwrap());
+        let got = as_f64(gaussian_filter(&chunk1(&[0.0, 1.0, 2.0, 3.0, 4.0, 5.0]), &[1.0], 4.0, None).unwrap());
         let want = [
             0.42704095039117346,
             1.067955865403872,
@@ -651,7 +776,7 @@ mod tests {
         assert_close(&got, &ArrayD::from_shape_vec(IxDyn(&[6]), want.to_vec()).unwrap(), 1e-14);
         // gaussian_filter([[1, 0, 0, 2], [0, 0, 3, 0], [5, 0, 0, 0]], (0.7, 1.3), truncate=3.0)
         let a = ArrayD::from_shape_vec(IxDyn(&[3, 4]), vec![1., 0., 0., 2., 0., 0., 3., 0., 5., 0., 0., 0.]).unwrap();
-        let got = as_f64(gaussian_filter(&Chunk::F64(a), &[0.7, 1.3], 3.0).unwrap());
+        let got = as_f64(gaussian_filter(&Chunk::F64(a), &[0.7, 1.3], 3.0, None).unwrap());
         let want = [
             0.5568922494595492,
             0.5952673918655979,
@@ -668,7 +793,7 @@ mod tests {
         ];
         assert_close(&got, &ArrayD::from_shape_vec(IxDyn(&[3, 4]), want.to_vec()).unwrap(), 1e-14);
         // gaussian_filter([3, 1, 4], 2.5): the kernel (radius 10) is wider than the line.
-        let got = as_f64(gaussian_filter(&chunk1(&[3.0, 1.0, 4.0]), &[2.5], 4.0).unwrap());
+        let got = as_f64(gaussian_filter(&chunk1(&[3.0, 1.0, 4.0]), &[2.5], 4.0, None).unwrap());
         let want = [2.65043674444331, 2.6666530726456816, 2.6829101829110065];
         assert_close(&got, &ArrayD::from_shape_vec(IxDyn(&[3]), want.to_vec()).unwrap(), 1e-14);
     }
@@ -694,41 +819,53 @@ mod tests {
             )
             .unwrap();
             let want = naive_gaussian(&a, sigma, truncate);
-            let got = gaussian_filter(&Chunk::F64(a.clone()), sigma, truncate).unwrap();
+            let got = gaussian_filter(&Chunk::F64(a.clone()), sigma, truncate, None).unwrap();
             assert_eq!(got.dtype(), DType::F64);
             assert_close(&as_f64(got), &want, 1e-12);
             for dtype in [DType::U16, DType::F32, DType::I32] {
-                let got = gaussian_filter(&Chunk::F64(a.clone()).cast(dtype), sigma, truncate).unwrap();
+                let got = gaussian_filter(&Chunk::F64(a.clone()).cast(dtype), sigma, truncate, None).unwrap();
                 assert_eq!(got.dtype(), DType::F32, "{dtype}");
                 assert_close(&as_f64(got), &want, 2e-6);
             }
             let t = a.t();
-            let got =
-                gaussian_filter(&Chunk::F64(t.to_owned()), &sigma.iter().rev().copied().collect::<Vec<_>>(), truncate);
+            let got = gaussian_filter(
+                &Chunk::F64(t.to_owned()),
+                &sigma.iter().rev().copied().collect::<Vec<_>>(),
+                truncate,
+                None,
+            );
             assert_close(&as_f64(got.unwrap()), &want.t().to_owned(), 1e-12);
+            // A window of the result, cut from the inside of every axis, is computed
+            // alone with the block's own borders reflected.
+            let window: Vec<Range<usize>> = shape.iter().map(|&n| n / 3..n - n / 4).collect();
+            let want_window = want.slice_each_axis(|ax| ndarray::Slice::from(window[ax.axis.index()].clone()));
+            for dtype in [DType::F64, DType::U16] {
+                let got = gaussian_filter(&Chunk::F64(a.clone()).cast(dtype), sigma, truncate, Some(&window)).unwrap();
+                assert_close(&as_f64(got), &want_window.to_owned(), 2e-6);
+            }
         }
     }
 
     #[test]
     fn gaussian_identity_and_small_blocks() {
         let u = chunk1(&[0.0, 255.0, 7.0]).cast(DType::U8);
-        assert_eq!(gaussian_filter(&u, &[0.0], 4.0).unwrap(), chunk1(&[0.0, 255.0, 7.0]).cast(DType::F32));
+        assert_eq!(gaussian_filter(&u, &[0.0], 4.0, None).unwrap(), chunk1(&[0.0, 255.0, 7.0]).cast(DType::F32));
         let b = chunk1(&[1.0, 0.0]).cast(DType::Bool);
-        assert_eq!(gaussian_filter(&b, &[0.0], 4.0).unwrap(), chunk1(&[1.0, 0.0]).cast(DType::F32));
+        assert_eq!(gaussian_filter(&b, &[0.0], 4.0, None).unwrap(), chunk1(&[1.0, 0.0]).cast(DType::F32));
         // A single element, a length-one axis and a zero-size block.
-        assert_eq!(gaussian_filter(&chunk1(&[4.0]), &[3.0], 4.0).unwrap(), chunk1(&[4.0]));
+        assert_eq!(gaussian_filter(&chunk1(&[4.0]), &[3.0], 4.0, None).unwrap(), chunk1(&[4.0]));
         let scalar = Chunk::scalar(tessera_core::Scalar::I16(-3));
-        assert_eq!(gaussian_filter(&scalar, &[], 4.0).unwrap(), Chunk::scalar(tessera_core::Scalar::F32(-3.0)));
+        assert_eq!(gaussian_filter(&scalar, &[], 4.0, None).unwrap(), Chunk::scalar(tessera_core::Scalar::F32(-3.0)));
         let empty = Chunk::U16(ArrayD::zeros(IxDyn(&[0, 5])));
-        assert_eq!(gaussian_filter(&empty, &[1.0, 1.0], 4.0).unwrap(), Chunk::F32(ArrayD::zeros(IxDyn(&[0, 5]))));
+        assert_eq!(gaussian_filter(&empty, &[1.0, 1.0], 4.0, None).unwrap(), Chunk::F32(ArrayD::zeros(IxDyn(&[0, 5]))));
         // truncate 0 gives a one-tap kernel.
-        assert_eq!(gaussian_filter(&chunk1(&[1.0, 5.0]), &[2.0], 0.0).unwrap(), chunk1(&[1.0, 5.0]));
+        assert_eq!(gaussian_filter(&chunk1(&[1.0, 5.0]), &[2.0], 0.0, None).unwrap(), chunk1(&[1.0, 5.0]));
     }
 
     #[test]
     fn gaussian_rejects_bad_arguments() {
         let a = Chunk::F32(ArrayD::zeros(IxDyn(&[2, 3])));
-        let err = |sigma: &[f64], truncate| gaussian_filter(&a, sigma, truncate).unwrap_err().to_string();
+        let err = |sigma: &[f64], truncate| gaussian_filter(&a, sigma, truncate, None).unwrap_err().to_string();
         assert_eq!(err(&[1.0], 4.0), "gaussian: got 1 sigmas [1.0] for a 2-d block");
         assert_eq!(err(&[1.0, -0.5], 4.0), "gaussian: sigma must be finite and non-negative, got -0.5 in [1.0, -0.5]");
         assert_eq!(
@@ -740,5 +877,15 @@ mod tests {
             err(&[1e7, 1.0], 4.0),
             "gaussian: sigma 10000000 with truncate 4 needs a kernel radius above 1000000"
         );
+        let windowed = |window: &[Range<usize>]| gaussian_filter(&a, &[1.0, 1.0], 4.0, Some(window));
+        assert_eq!(
+            windowed(&[0..2, 1..4]).unwrap_err().to_string(),
+            "gaussian: window [0..2, 1..4] does not lie within the block of shape [2, 3]"
+        );
+        assert_eq!(
+            windowed(&[0..2, 0..3, 0..1]).unwrap_err().to_string(),
+            "gaussian: window [0..2, 0..3, 0..1] does not lie within the block of shape [2, 3]"
+        );
+        assert_eq!(windowed(&[1..1, 0..3]).unwrap(), Chunk::F32(ArrayD::zeros(IxDyn(&[0, 3]))));
     }
 }

@@ -54,7 +54,9 @@ pub fn run(op: &ArrayOp, args: &[&Value]) -> Result<Value> {
         ArrayOp::AddN => reduce::add_n(&chunks()?)?.into(),
         ArrayOp::Histogram { bins, range } => image::histogram(chunk(0)?, *bins, *range)?.into(),
         ArrayOp::OtsuThreshold { range } => image::otsu_threshold(chunk(0)?, *range)?.into(),
-        ArrayOp::GaussianFilter { sigma, truncate } => image::gaussian_filter(chunk(0)?, sigma, *truncate)?.into(),
+        ArrayOp::GaussianFilter { sigma, truncate, window } => {
+            image::gaussian_filter(chunk(0)?, sigma, *truncate, window.as_deref())?.into()
+        }
         ArrayOp::ZarrRead { .. } | ArrayOp::ZarrWrite { .. } => {
             return Err(Error::invalid(op.name(), "storage operations run through the storage module"));
         }
