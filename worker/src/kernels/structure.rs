@@ -225,19 +225,49 @@ pub fn assemble(grid: &[usize], pieces: &[Vec<(usize, usize)>], parts: &[&Chunk]
         if count == 1 {
             return Ok(T::into_chunk(cut(first, &pieces[0]).to_owned()));
         }
-        let mut out = ArrayD::from_elem(IxDyn(&shape), T::default());
-        for (i, (part, piece)) in parts.iter().zip(pieces).enumerate() {
-            let position = grid_position(i, grid);
-            let src = cut(part.typed::<T>()?, piece);
-            out.slice_each_axis_mut(|d| {
-                let ax = d.axis.index();
-                let start = starts[ax][position[ax]];
-                Slice::from(start..start + src.shape()[ax])
-            })
-            .assign(&src);
-        }
-        Ok(T::into_chunk(out))
+        let views = parts
+            .iter()
+            .zip(pieces)
+            .map(|(part, piece)| Ok(cut(part.typed::<T>()?, piece)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(T::into_chunk(lay_out(&views, grid, &starts, &shape)?))
     })
+}
+
+/// Lays out `views` (row-major on `grid`, at least one axis) as one C-order array of
+/// `shape`, row by row: each output row is the matching rows of the pieces in its
+/// grid row, one after the other, so no element is written twice. `starts[d][g]` is
+/// where grid slab `g` begins along axis `d`.
+fn lay_out<T: Clone>(
+    views: &[ArrayViewD<T>],
+    grid: &[usize],
+    starts: &[Vec<usize>],
+    shape: &[usize],
+) -> Result<ArrayD<T>> {
+    let last = shape.len() - 1;
+    let mut out = Vec::with_capacity(shape.iter().product());
+    let mut local = vec![0; last];
+    for row in 0..shape[..last].iter().product::<usize>() {
+        // The row's grid slab and index within it along each leading axis.
+        let (mut rest, mut first_piece, mut place) = (row, 0, 1);
+        for d in (0..last).rev() {
+            let index = rest % shape[d];
+            rest /= shape[d];
+            let slab = starts[d].partition_point(|&s| s <= index) - 1;
+            local[d] = index - starts[d][slab];
+            first_piece += slab * place;
+            place *= grid[d];
+        }
+        for view in &views[first_piece * grid[last]..][..grid[last]] {
+            let lane = local.iter().fold(view.view(), |lane, &l| lane.index_axis_move(Axis(0), l));
+            match lane.as_slice() {
+                Some(values) => out.extend_from_slice(values),
+                None => out.extend(lane.iter().cloned()),
+            }
+        }
+    }
+    ArrayD::from_shape_vec(IxDyn(shape), out)
+        .map_err(|e| Error::invalid("assemble", format!("cannot shape the pieces as {shape:?}: {e}")))
 }
 
 /// The region `piece` (one `(start, stop)` per axis) of `a`.
