@@ -105,6 +105,26 @@ fn merge_short_blocks(chunks: &[u64], depth: u64) -> Vec<u64> {
     out
 }
 
+/// The shape and chunks of an array whose block `b` along axis `a` grew by
+/// `widths(a, b)` (before, after).
+fn widened(chunks: &[Vec<u64>], widths: impl Fn(usize, usize) -> (u64, u64)) -> (Vec<u64>, Vec<Vec<u64>>) {
+    let chunks: Vec<Vec<u64>> = chunks
+        .iter()
+        .enumerate()
+        .map(|(a, lengths)| {
+            lengths
+                .iter()
+                .enumerate()
+                .map(|(b, &c)| {
+                    let (before, after) = widths(a, b);
+                    c + before + after
+                })
+                .collect()
+        })
+        .collect();
+    (chunks.iter().map(|c| c.iter().sum()).collect(), chunks)
+}
+
 /// Where the halo of each block comes from: `depth` elements per axis from each
 /// neighbour, none beyond the array's edges.
 struct Halo<'a> {
@@ -203,17 +223,8 @@ impl Array {
         let input = match mode {
             None => assembled,
             Some(mode) => {
-                let pad_chunks: Vec<Vec<u64>> = (0..ndim)
-                    .map(|a| {
-                        let widths = |b: usize| {
-                            let (l, r) = padded(a, b);
-                            l + r
-                        };
-                        assembled.chunks[a].iter().enumerate().map(|(b, &c)| c + widths(b)).collect()
-                    })
-                    .collect();
+                let (shape, pad_chunks) = widened(&assembled.chunks, padded);
                 let assembled = &assembled;
-                let shape = pad_chunks.iter().map(|c| c.iter().sum()).collect();
                 Array::blockwise_new("pad", &[assembled], shape, pad_chunks, self.dtype, |ix| {
                     let widths: Vec<(usize, usize)> = (0..ndim)
                         .map(|a| {
@@ -261,16 +272,7 @@ impl Array {
     fn with_halo(&self, halo: &Halo) -> Result<Array> {
         let ndim = self.ndim();
         let chunks = &self.chunks;
-        let halo_chunks: Vec<Vec<u64>> = (0..ndim)
-            .map(|a| {
-                let widths = |b: usize| {
-                    let (l, r) = halo.widths(a, b);
-                    l + r
-                };
-                chunks[a].iter().enumerate().map(|(b, &c)| c + widths(b)).collect()
-            })
-            .collect();
-        let shape = halo_chunks.iter().map(|c| c.iter().sum()).collect();
+        let (shape, halo_chunks) = widened(chunks, |a, b| halo.widths(a, b));
         Array::blockwise_new("overlap", &[self], shape, halo_chunks, self.dtype, |ix| {
             // Per axis: (neighbour offset, range cut out of that neighbour).
             let axes: Vec<Vec<(usize, (usize, usize))>> = (0..ndim)
