@@ -5,7 +5,9 @@ use crate::key::Key;
 use crate::op::{Fused, FusedArg, FusedStep, Op};
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
+use std::collections::hash_map::Entry;
 use std::fmt::Write;
+use std::sync::Arc;
 
 /// One node of a graph: an operation applied to the values of `deps`, in order.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -33,14 +35,15 @@ impl Task {
 /// A task graph: every key with the task that computes it.
 ///
 /// Graphs are merged as collections are combined, culled to the keys a caller asks
-/// for, fused, then handed to the scheduler.
+/// for, fused, then handed to the scheduler. Tasks are shared, so each of those steps
+/// copies pointers, not tasks.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[serde(into = "Vec<(Key, Task)>", from = "Vec<(Key, Task)>")]
+#[serde(into = "Vec<(Key, Arc<Task>)>", from = "Vec<(Key, Arc<Task>)>")]
 pub struct Graph {
-    tasks: FxHashMap<Key, Task>,
+    tasks: FxHashMap<Key, Arc<Task>>,
 }
 
-impl From<Graph> for Vec<(Key, Task)> {
+impl From<Graph> for Vec<(Key, Arc<Task>)> {
     fn from(g: Graph) -> Self {
         let mut v: Vec<_> = g.tasks.into_iter().collect();
         v.sort_by(|a, b| a.0.cmp(&b.0));
@@ -48,8 +51,8 @@ impl From<Graph> for Vec<(Key, Task)> {
     }
 }
 
-impl From<Vec<(Key, Task)>> for Graph {
-    fn from(v: Vec<(Key, Task)>) -> Self {
+impl From<Vec<(Key, Arc<Task>)>> for Graph {
+    fn from(v: Vec<(Key, Arc<Task>)>) -> Self {
         Graph { tasks: v.into_iter().collect() }
     }
 }
@@ -61,8 +64,8 @@ impl Graph {
     }
 
     /// Adds (or replaces) the task computing `key`.
-    pub fn insert(&mut self, key: Key, task: Task) {
-        self.tasks.insert(key, task);
+    pub fn insert(&mut self, key: Key, task: impl Into<Arc<Task>>) {
+        self.tasks.insert(key, task.into());
     }
 
     /// Adds every task of `other`.
@@ -74,7 +77,7 @@ impl Graph {
 
     /// The task computing `key`.
     pub fn get(&self, key: &Key) -> Option<&Task> {
-        self.tasks.get(key)
+        self.tasks.get(key).map(|t| &**t)
     }
 
     /// True when the graph has a task for `key`.
@@ -94,11 +97,11 @@ impl Graph {
 
     /// Every key with its task, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (&Key, &Task)> {
-        self.tasks.iter()
+        self.tasks.iter().map(|(k, t)| (k, &**t))
     }
 
-    /// Consumes the graph into its tasks.
-    pub fn into_tasks(self) -> FxHashMap<Key, Task> {
+    /// Consumes the graph into its (shared) tasks.
+    pub fn into_tasks(self) -> FxHashMap<Key, Arc<Task>> {
         self.tasks
     }
 
@@ -111,13 +114,14 @@ impl Graph {
     }
 
     /// The graph with every task retried `retries` times after a failure and needing
-    /// `resources` (see [`Task::resources`]).
+    /// `resources` (see [`Task::resources`]). Only tasks whose options differ are copied.
     pub fn with_options(self, retries: u32, resources: &[(String, f64)]) -> Graph {
         let mut tasks = self.tasks;
-        tasks.values_mut().for_each(|t| {
+        for t in tasks.values_mut().filter(|t| t.retries != retries || t.resources != resources) {
+            let t = Arc::make_mut(t);
             t.retries = retries;
             t.resources = resources.to_vec();
-        });
+        }
         Graph { tasks }
     }
 
@@ -137,42 +141,50 @@ impl Graph {
     /// The subgraph needed to compute `outputs`: every other task is dropped. An error
     /// names an output or dependency that has no task, or a dependency cycle.
     pub fn cull(&self, outputs: &[Key]) -> Result<Graph> {
-        // A depth-first walk: a key is `false` while on the current path, `true` once
-        // its dependencies are all done; meeting a `false` key again is a cycle.
-        let mut done: FxHashMap<&Key, bool> = FxHashMap::with_capacity_and_hasher(self.tasks.len(), Default::default());
-        let mut path: Vec<(&Key, &Task, usize)> = Vec::new();
+        // A depth-first walk. `visit[key]` indexes `finished`, which turns true once the
+        // key's dependencies are all done; meeting an unfinished key again is a cycle.
+        let mut visit: FxHashMap<&Key, u32> = FxHashMap::with_capacity_and_hasher(self.tasks.len(), Default::default());
+        let mut finished: Vec<bool> = Vec::with_capacity(self.tasks.len());
+        let mut path: Vec<(&Key, &Task, usize, u32)> = Vec::new();
         for out in outputs {
-            if done.contains_key(out) {
+            if visit.contains_key(out) {
                 continue;
             }
             let task = self.tasks.get(out).ok_or_else(|| Error::invalid("cull", format!("no task computes {out}")))?;
-            done.insert(out, false);
-            path.push((out, task, 0));
-            while let Some((key, task, next)) = path.last_mut() {
+            visit.insert(out, finished.len() as u32);
+            path.push((out, task, 0, finished.len() as u32));
+            finished.push(false);
+            while let Some((key, task, next, at)) = path.last_mut() {
                 let Some(dep) = task.deps.get(*next) else {
-                    done.insert(*key, true);
+                    finished[*at as usize] = true;
                     path.pop();
                     continue;
                 };
                 *next += 1;
-                match done.get(dep) {
-                    Some(true) => {}
-                    Some(false) => {
+                match visit.entry(dep) {
+                    Entry::Occupied(seen) if finished[*seen.get() as usize] => {}
+                    Entry::Occupied(_) => {
                         return Err(Error::invalid("graph", format!("the graph has a cycle through {dep}")));
                     }
-                    None => {
+                    Entry::Vacant(vacant) => {
                         let Some(dep_task) = self.tasks.get(dep) else {
                             let message = format!("task {key} depends on {dep}, which has no task");
                             return Err(Error::invalid("graph", message));
                         };
-                        done.insert(dep, false);
-                        path.push((dep, dep_task, 0));
+                        let at = finished.len() as u32;
+                        vacant.insert(at);
+                        finished.push(false);
+                        path.push((dep, dep_task, 0, at));
                     }
                 }
             }
         }
-        let mut keep = FxHashMap::with_capacity_and_hasher(done.len(), Default::default());
-        for key in done.into_keys() {
+        if visit.len() == self.tasks.len() {
+            // Everything is needed: copying the table is cheaper than rebuilding it.
+            return Ok(self.clone());
+        }
+        let mut keep = FxHashMap::with_capacity_and_hasher(visit.len(), Default::default());
+        for key in visit.into_keys() {
             keep.insert(key.clone(), self.tasks[key].clone());
         }
         Ok(Graph { tasks: keep })
@@ -185,6 +197,10 @@ impl Graph {
     /// them. Consumes the
     /// graph: unfused tasks move into the result without being copied.
     pub fn fuse_blockwise(self, outputs: &[Key]) -> Graph {
+        // Only a blockwise consumer takes in a producer.
+        if !self.tasks.values().any(|t| t.op.is_blockwise() && !t.deps.is_empty()) {
+            return self;
+        }
         let (inlined_keys, fused) = {
             let dependents = self.dependents();
             let outputs: FxHashSet<&Key> = outputs.iter().collect();
@@ -221,7 +237,7 @@ impl Graph {
                     FusionBuilder { graph: &self, inlined: &inlined, steps: Vec::new(), inputs: Vec::new() };
                 builder.add(task);
                 let FusionBuilder { steps, inputs, .. } = builder;
-                fused.push((k.clone(), Task::new(Op::Fused(Fused { steps }), inputs)));
+                fused.push((k.clone(), Arc::new(Task::new(Op::Fused(Fused { steps }), inputs))));
             }
             let inlined_keys: Vec<Key> = inlined_keys.into_iter().cloned().collect();
             (inlined_keys, fused)

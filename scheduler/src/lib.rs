@@ -23,6 +23,7 @@
 pub mod coordination;
 pub mod order;
 pub mod protocol;
+pub mod saturation;
 pub mod server;
 pub mod state;
 mod workers;

@@ -75,6 +75,8 @@ struct Links {
     users_left: Vec<u32>,
     numbered: Vec<bool>,
     order: Vec<u32>,
+    /// Scratch stack of [`Links::number_with_releasers`]: (node, next input to look at).
+    walk: Vec<(u32, usize)>,
 }
 
 impl Links {
@@ -87,24 +89,29 @@ impl Links {
                 todo.push(r);
             }
         }
-        let mut node_deps: Vec<Vec<u32>> = vec![Vec::new(); n];
+        // Each reachable node's distinct dependencies, in visiting order: node `i`'s are
+        // `visited[span[i].0..span[i].1]`.
+        let mut visited: Vec<u32> = Vec::new();
+        let mut span = vec![(0usize, 0usize); n];
         // `listed_by[d] == i + 1` once `d` is in node `i`'s list (drops repeated arguments).
         let mut listed_by = vec![0u32; n];
         while let Some(i) = todo.pop() {
-            let ds: Vec<u32> =
-                children(i).filter(|&d| std::mem::replace(&mut listed_by[d as usize], i + 1) != i + 1).collect();
-            for &d in &ds {
+            let start = visited.len();
+            visited.extend(children(i).filter(|&d| std::mem::replace(&mut listed_by[d as usize], i + 1) != i + 1));
+            for &d in &visited[start..] {
                 if !std::mem::replace(&mut reachable[d as usize], true) {
                     todo.push(d);
                 }
             }
-            node_deps[i as usize] = ds;
+            span[i as usize] = (start, visited.len());
         }
+        let node_deps = |i: usize| &visited[span[i].0..span[i].1];
         let mut dep_at = Vec::with_capacity(n + 1);
-        let mut deps = Vec::new();
+        let mut deps = Vec::with_capacity(visited.len());
         let mut users_left = vec![0u32; n];
         dep_at.push(0);
-        for ds in &node_deps {
+        for i in 0..n {
+            let ds = node_deps(i);
             for &d in ds {
                 users_left[d as usize] += 1;
             }
@@ -118,13 +125,13 @@ impl Links {
         }
         let mut fill = user_at.clone();
         let mut users = vec![0u32; deps.len()];
-        for (i, ds) in node_deps.iter().enumerate() {
-            for &d in ds {
+        for i in 0..n {
+            for &d in node_deps(i) {
                 users[fill[d as usize]] = i as u32;
                 fill[d as usize] += 1;
             }
         }
-        let deps_left = node_deps.iter().map(|ds| ds.len() as u32).collect();
+        let deps_left = (0..n).map(|i| node_deps(i).len() as u32).collect();
         Links {
             deps,
             dep_at,
@@ -134,6 +141,7 @@ impl Links {
             users_left,
             numbered: vec![false; n],
             order: Vec::with_capacity(n),
+            walk: Vec::new(),
         }
     }
 
@@ -149,7 +157,8 @@ impl Links {
     /// last consumer of an input of a task just numbered (marking those `seen`).
     fn number_with_releasers(&mut self, node: u32, seen: &mut [bool]) {
         self.number(node);
-        let mut stack = vec![(node, 0usize)];
+        let mut stack = std::mem::take(&mut self.walk);
+        stack.push((node, 0));
         while let Some((x, next)) = stack.last_mut() {
             let Some(&input) = self.deps_of(*x).get(*next) else {
                 stack.pop();
@@ -169,6 +178,7 @@ impl Links {
                 stack.push((u, 0));
             }
         }
+        self.walk = stack;
     }
 
     fn number(&mut self, x: u32) {

@@ -280,14 +280,14 @@ impl State {
             }
         }
         let mut offsets = Vec::with_capacity(keys.len() + 1);
-        let mut edges = Vec::new();
+        let mut edges = Vec::with_capacity(deps.iter().map(Vec::len).sum());
         offsets.push(0);
         for (i, key) in keys.iter().enumerate() {
             if local.get(key) == Some(&(i as u32)) {
-                edges.extend(deps[i].iter().map(|dep| match (self.ids.get(dep), local.get(dep)) {
-                    (Some(&id), _) => Dep::Known(id),
-                    (None, Some(&j)) => Dep::Local(j),
-                    (None, None) => Dep::Missing,
+                // `local` holds only keys the scheduler does not know.
+                edges.extend(deps[i].iter().map(|dep| match local.get(dep) {
+                    Some(&j) => Dep::Local(j),
+                    None => self.ids.get(dep).map_or(Dep::Missing, |&id| Dep::Known(id)),
                 }));
             }
             offsets.push(edges.len());
@@ -303,6 +303,9 @@ impl State {
         });
         // Create the tasks dependencies first; a dependency not created yet is a cycle.
         self.ids.reserve(order.len());
+        let fresh = order.len().saturating_sub(self.free.len());
+        self.tasks.reserve(fresh);
+        self.links.reserve(fresh);
         let mut created: Vec<Option<TaskId>> = vec![None; keys.len()];
         let mut keys: Vec<Option<Key>> = keys.into_iter().map(Some).collect();
         for (position, &i) in order.iter().enumerate() {

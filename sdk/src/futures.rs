@@ -238,13 +238,13 @@ impl Client {
         if foreign.is_empty() {
             return Ok(graph);
         }
-        let mut tasks = graph.into_tasks();
+        let mut graph = graph;
         for (batch, keys) in foreign.into_values() {
             for (key, value) in keys.iter().zip(batch.values(&keys)?) {
-                tasks.insert(key.clone(), Task::new(Op::Literal(value), vec![]));
+                graph.insert(key.clone(), Task::new(Op::Literal(value), vec![]));
             }
         }
-        Ok(Graph::from(tasks.into_iter().collect::<Vec<_>>()))
+        Ok(graph)
     }
 
     /// Calls `f` on every item in parallel, one task per item (a native closure: the

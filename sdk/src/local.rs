@@ -8,6 +8,9 @@
 //!
 //! Memory: when the values held exceed the memory limit, no new task starts while
 //! others are running (Dask's "pause"), so finishing tasks can release their inputs.
+//!
+//! The pool is given one task per thread, or a few more while tasks are very short
+//! ([`Saturation`]), so its threads need not wait for this thread between tasks.
 
 use crate::client::{Engine, Location, News, Progress, Ticket, await_answer};
 use crossbeam_channel::{Receiver, Sender, unbounded};
@@ -19,6 +22,7 @@ use std::time::Duration;
 use tessera_core::wire::{ClusterInfo, Coordinate, Coordinated, TaskRecord, WorkerMetrics, WorkerSummary};
 use tessera_core::{Error, Graph, Key, Result, Task, Value};
 use tessera_scheduler::coordination::{Answer, Coordination};
+use tessera_scheduler::saturation::Saturation;
 use tessera_scheduler::server::status::Activity;
 use tessera_scheduler::{ClientId, Command, Event, State, TaskSpec, WorkerId};
 use tessera_worker::pool::{Job, Outcome, TaskPool};
@@ -106,6 +110,7 @@ impl LocalEngine {
             worker_name: LOCAL_WORKER_NAME.into(),
             progress: progress.clone(),
             commands: Vec::new(),
+            saturation: Saturation::new(1.0),
         };
         state.handle_into(
             Event::WorkerAdded { worker: LOCAL_WORKER, nthreads, resources: Vec::new() },
@@ -231,6 +236,8 @@ struct Scheduler {
     worker_name: Arc<str>,
     progress: Arc<Progress>,
     commands: Vec<Command>,
+    /// Tasks given to the pool per thread.
+    saturation: Saturation,
 }
 
 impl Scheduler {
@@ -245,6 +252,7 @@ impl Scheduler {
                     let Some(submitter) = self.submitters.get_mut(&client) else { continue };
                     submitter.wanted.extend(wanted.iter().cloned());
                     let mut specs = Vec::with_capacity(graph.len());
+                    self.tasks.reserve(graph.len());
                     for (key, task) in graph.into_tasks() {
                         if !self.tasks.contains_key(&key) {
                             self.progress.submitted.fetch_add(1, Ordering::Relaxed);
@@ -255,7 +263,7 @@ impl Scheduler {
                             retries: task.retries,
                             resources: task.resources.clone(),
                         });
-                        self.tasks.entry(key).or_insert_with(|| Arc::new(task));
+                        self.tasks.entry(key).or_insert(task);
                     }
                     state.handle_into(Event::GraphSubmitted { client, tasks: specs, wanted }, &mut self.commands);
                 }
@@ -326,6 +334,11 @@ impl Scheduler {
                         Err(e) => Event::TaskErred { worker: LOCAL_WORKER, key: outcome.key, message: e.to_string() },
                     };
                     state.handle_into(event, &mut self.commands);
+                    if self.saturation.adapt(&self.activity) {
+                        let nthreads = self.saturation.slots(self.pool.nthreads() as u32);
+                        let added = Event::WorkerAdded { worker: LOCAL_WORKER, nthreads, resources: Vec::new() };
+                        state.handle_into(added, &mut self.commands);
+                    }
                 }
             }
             self.apply(&mut state);

@@ -251,7 +251,7 @@ impl Engine for RemoteEngine {
             registry.tickets.insert(ticket, (news, wanted));
             ticket
         };
-        let tasks = graph.into_tasks().into_iter().map(|(k, t)| (k, Arc::new(t))).collect();
+        let tasks = graph.into_tasks().into_iter().collect();
         self.send(ClientMessage::Submit { tasks, wanted: keys.to_vec(), modules })?;
         Ok((ticket, receiver))
     }

@@ -14,6 +14,7 @@
 
 use super::status::{Activity, AdaptiveTarget, RetireRequest, Retired, Status};
 use crate::coordination::{Answer, Coordination};
+use crate::saturation::Saturation;
 use crate::{ClientId, Command, Event, State, TaskSpec, TaskState, WorkerId};
 use rustc_hash::FxHashMap;
 use std::collections::{HashMap, HashSet};
@@ -33,17 +34,6 @@ const TARGET_DURATION_S: f64 = 5.0;
 /// Tasks are stolen only while recent tasks ran at least this long on average: moving
 /// a shorter task costs more round trips than it saves.
 const MIN_STEAL_TASK_S: f64 = 0.005;
-
-/// How many recently finished tasks that average is taken over.
-const STEAL_DURATION_WINDOW: usize = 100;
-
-/// Below this mean task duration a worker's next tasks wait for the scheduler's round
-/// trip rather than for a thread, so workers are given more tasks at once.
-const SHORT_TASK_S: f64 = 0.001;
-
-/// Tasks per thread assigned while recent tasks are shorter than [`SHORT_TASK_S`]
-/// (they are too short to steal, so a deeper queue costs no balance worth having).
-const SHORT_TASK_SATURATION: f64 = 8.0;
 
 /// How long a shutting-down scheduler waits for its workers to leave.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -134,7 +124,7 @@ pub(crate) struct Cluster {
     stolen_total: u64,
     /// Tasks assigned per worker thread now: the configured saturation, or more while
     /// tasks are very short.
-    saturation: f64,
+    saturation: Saturation,
     /// Copies made for a `Replicate` request, by key and receiving worker, until the
     /// worker reports them.
     replicating: HashSet<(Key, WorkerId)>,
@@ -149,7 +139,7 @@ impl Cluster {
     /// shut the cluster down.
     pub(crate) fn new(config: ClusterConfig, stop: oneshot::Sender<()>) -> Self {
         Cluster {
-            saturation: config.worker_saturation,
+            saturation: Saturation::new(config.worker_saturation),
             config,
             state: State::new(),
             commands: Vec::new(),
@@ -173,7 +163,7 @@ impl Cluster {
         match inbound {
             Inbound::WorkerJoined { id, info, commands } => {
                 tracing::info!(worker = %info.name, address = %info.data_address, nthreads = info.nthreads, "worker joined");
-                let slots = self.slots(info.nthreads);
+                let slots = self.saturation.slots(info.nthreads);
                 let worker = Worker {
                     name: info.name.as_str().into(),
                     info,
@@ -277,31 +267,18 @@ impl Cluster {
         }
     }
 
-    /// Tasks the state machine may assign at once to a worker with `nthreads` threads.
-    fn slots(&self, nthreads: u32) -> usize {
-        ((f64::from(nthreads) * self.saturation.max(1.0)).ceil() as usize).max(1)
-    }
-
-    /// Deepens every worker's queue while recent tasks are shorter than
-    /// [`SHORT_TASK_S`] (hiding the round trip to the scheduler), and returns to the
-    /// configured saturation when they are not. Checked after each batch of worker
-    /// reports, so a computation of tiny tasks speeds up after its first few.
+    /// Re-announces every worker's slots when the queue depth changed with the task
+    /// durations (see [`Saturation`]). Checked after each batch of worker reports, so a
+    /// computation of tiny tasks speeds up after its first few.
     fn adapt_saturation(&mut self) {
-        let short = self.activity.recent_mean_duration_s(STEAL_DURATION_WINDOW).is_some_and(|m| m < SHORT_TASK_S);
-        let wanted = if short {
-            self.config.worker_saturation.max(SHORT_TASK_SATURATION)
-        } else {
-            self.config.worker_saturation
-        };
-        if wanted == self.saturation {
+        if !self.saturation.adapt(&self.activity) {
             return;
         }
-        self.saturation = wanted;
         let mut ids: Vec<WorkerId> = self.workers.keys().copied().collect();
         ids.sort();
         for worker in ids {
             let Some(w) = self.workers.get(&worker) else { continue };
-            let (nthreads, resources) = (self.slots(w.info.nthreads), w.info.resources.clone());
+            let (nthreads, resources) = (self.saturation.slots(w.info.nthreads), w.info.resources.clone());
             self.event(Event::WorkerAdded { worker, nthreads, resources });
         }
     }
@@ -444,8 +421,7 @@ impl Cluster {
     /// at most `worker_saturation` tasks per thread, so only those extra tasks move, and
     /// only while recent tasks are long enough to be worth moving.
     fn balance(&mut self) {
-        let worth_moving =
-            self.activity.recent_mean_duration_s(STEAL_DURATION_WINDOW).is_some_and(|mean| mean >= MIN_STEAL_TASK_S);
+        let worth_moving = self.activity.recent_mean_duration_s().is_some_and(|mean| mean >= MIN_STEAL_TASK_S);
         if !worth_moving {
             return;
         }

@@ -13,6 +13,10 @@ pub use tessera_core::wire::TaskRecord;
 /// Finished tasks remembered for the task stream.
 const STREAM_LENGTH: usize = 2000;
 
+/// How many of the most recently finished tasks [`Activity::recent_mean_duration_s`]
+/// averages.
+pub const RECENT_TASKS: usize = 100;
+
 /// Everything the dashboard shows, as of one moment.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Status {
@@ -88,6 +92,9 @@ pub struct Activity {
     stream: VecDeque<Finished>,
     finished_total: u64,
     durations: (f64, u64),
+    /// Durations of the last [`RECENT_TASKS`] finished tasks, and their sum.
+    recent: VecDeque<f64>,
+    recent_sum_s: f64,
 }
 
 /// One entry of the task stream, kept as it arrived and written out as a
@@ -131,6 +138,8 @@ impl Default for Activity {
             stream: VecDeque::new(),
             finished_total: 0,
             durations: (0.0, 0),
+            recent: VecDeque::with_capacity(RECENT_TASKS),
+            recent_sum_s: 0.0,
         }
     }
 }
@@ -157,6 +166,15 @@ impl Activity {
         self.finished_total += 1;
         self.durations.0 += duration_s;
         self.durations.1 += 1;
+        if self.recent.len() == RECENT_TASKS {
+            self.recent_sum_s -= self.recent.pop_front().unwrap_or(0.0);
+        }
+        self.recent.push_back(duration_s);
+        self.recent_sum_s += duration_s;
+        if self.finished_total.is_multiple_of(RECENT_TASKS as u64) {
+            // Sums again from the window, so rounding cannot build up.
+            self.recent_sum_s = self.recent.iter().sum();
+        }
         let end = self.started.elapsed().as_secs_f64();
         if self.stream.len() == STREAM_LENGTH {
             self.stream.pop_front();
@@ -192,11 +210,10 @@ impl Activity {
         self.finished_total
     }
 
-    /// Mean duration of the `n` most recently finished tasks, if any finished.
-    pub fn recent_mean_duration_s(&self, n: usize) -> Option<f64> {
-        let recent = self.stream.iter().rev().take(n);
-        let (sum, count) = recent.fold((0.0, 0usize), |(sum, count), r| (sum + r.duration_s, count + 1));
-        (count > 0).then(|| sum / count as f64)
+    /// Mean duration of the [`RECENT_TASKS`] most recently finished tasks (fewer at
+    /// first), if any finished. Constant time: the shells ask after every report.
+    pub fn recent_mean_duration_s(&self) -> Option<f64> {
+        (!self.recent.is_empty()).then(|| self.recent_sum_s / self.recent.len() as f64)
     }
 
     /// Mean measured task duration, if any task finished.
@@ -258,8 +275,12 @@ mod tests {
         assert_eq!(a.mean_duration_s(), Some(0.5));
         a.finished(&Key::new(y.clone(), [0]), &w0, 0.1);
         a.finished(&Key::new(y.clone(), [1]), &w0, 0.3);
-        assert_eq!(a.recent_mean_duration_s(2), Some(0.2), "the last two only");
-        assert_eq!(Activity::default().recent_mean_duration_s(2), None);
+        assert!((a.recent_mean_duration_s().unwrap() - 0.3).abs() < 1e-12, "all three so far");
+        for i in 0..RECENT_TASKS as u64 {
+            a.finished(&Key::new(y.clone(), [i]), &w0, 0.002);
+        }
+        assert!((a.recent_mean_duration_s().unwrap() - 0.002).abs() < 1e-12, "the last {RECENT_TASKS} only");
+        assert_eq!(Activity::default().recent_mean_duration_s(), None);
     }
 
     #[test]

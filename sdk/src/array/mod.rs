@@ -55,7 +55,7 @@ use tessera_core::{Chunk, DType, Element, Error, Graph, Key, Result, Task, chunk
 /// one layer per step, not a copy of the whole graph.
 pub(crate) struct Layer {
     name: Arc<str>,
-    tasks: Vec<(Key, Task)>,
+    tasks: Vec<(Key, Arc<Task>)>,
     deps: Vec<Arc<Layer>>,
 }
 
@@ -107,6 +107,7 @@ impl Array {
                 deps.push(a.layer.clone());
             }
         }
+        let tasks = tasks.into_iter().map(|(k, t)| (k, Arc::new(t))).collect();
         Array { layer: Arc::new(Layer { name, tasks, deps }), shape, chunks, dtype }
     }
 
