@@ -14,8 +14,9 @@ use std::sync::Arc;
 pub struct Task {
     /// What the task does.
     pub op: Op,
-    /// The keys whose values are the op's arguments.
-    pub deps: Vec<Key>,
+    /// The keys whose values are the op's arguments (shared: the engines hand them to
+    /// their schedulers without copying).
+    pub deps: Arc<[Key]>,
     /// How many times the task is run again after it fails.
     #[serde(default)]
     pub retries: u32,
@@ -28,7 +29,7 @@ pub struct Task {
 impl Task {
     /// A task running `op` over the values of `deps`, not retried, needing no resource.
     pub fn new(op: Op, deps: Vec<Key>) -> Self {
-        Task { op, deps, retries: 0, resources: Vec::new() }
+        Task { op, deps: deps.into(), retries: 0, resources: Vec::new() }
     }
 }
 
@@ -262,7 +263,7 @@ impl Graph {
             let _ = writeln!(out, "  n{} [label=\"{label}\"];", ids[k]);
         }
         for k in &keys {
-            for d in &self.tasks[*k].deps {
+            for d in self.tasks[*k].deps.iter() {
                 let _ = writeln!(out, "  n{} -> n{};", ids[d], ids[k]);
             }
         }
@@ -283,7 +284,7 @@ impl<F: Fn(&Key) -> bool> FusionBuilder<'_, F> {
     /// Appends `task` (after its inlined producers) and returns its step index.
     fn add(&mut self, task: &Task) -> usize {
         let mut args = Vec::with_capacity(task.deps.len());
-        for d in &task.deps {
+        for d in task.deps.iter() {
             if (self.inlined)(d) {
                 let producer = &self.graph.tasks[d];
                 args.push(FusedArg::Step(self.add(producer)));
@@ -360,7 +361,7 @@ mod tests {
         // `a` has two consumers so it stays; `b` is fused into `c`.
         assert_eq!(fused.len(), 2);
         let task = fused.get(&c).unwrap();
-        assert_eq!(task.deps, vec![Key::new("a", [0])]);
+        assert_eq!(*task.deps, [Key::new("a", [0])]);
         match &task.op {
             Op::Fused(f) => {
                 assert_eq!(f.steps.len(), 2);

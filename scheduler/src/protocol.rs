@@ -2,6 +2,7 @@
 //! told ([`Event`]), what it asks for ([`Command`]) and how it reports a task
 //! ([`TaskState`]). Everything here is plain data; the shell owns the I/O.
 
+use std::sync::Arc;
 use tessera_core::Key;
 
 /// A worker (a process, or the in-process pool), named by the shell.
@@ -19,7 +20,7 @@ pub struct TaskSpec {
     /// The key the task computes.
     pub key: Key,
     /// The keys the task reads, in argument order (repeats allowed).
-    pub deps: Vec<Key>,
+    pub deps: Arc<[Key]>,
     /// How many times the task is run again after it fails.
     pub retries: u32,
     /// Resources a worker must have free to run it (`(name, amount)`).
@@ -30,7 +31,7 @@ impl TaskSpec {
     /// A task computing `key` from the values of `deps`, not retried, needing no
     /// resource.
     pub fn new(key: Key, deps: Vec<Key>) -> Self {
-        TaskSpec { key, deps, retries: 0, resources: Vec::new() }
+        TaskSpec { key, deps: deps.into(), retries: 0, resources: Vec::new() }
     }
 }
 

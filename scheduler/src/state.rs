@@ -280,7 +280,7 @@ impl State {
             }
         }
         let mut offsets = Vec::with_capacity(keys.len() + 1);
-        let mut edges = Vec::with_capacity(deps.iter().map(Vec::len).sum());
+        let mut edges = Vec::with_capacity(deps.iter().map(|d| d.len()).sum());
         offsets.push(0);
         for (i, key) in keys.iter().enumerate() {
             if local.get(key) == Some(&(i as u32)) {
@@ -316,7 +316,7 @@ impl State {
             (task.retries, task.resources) = std::mem::take(&mut options[i]);
             let mut problem = None;
             let mut dep_ids = std::mem::take(&mut self.dep_ids);
-            for (dep, dep_key) in edges_of(i).iter().zip(&deps[i]) {
+            for (dep, dep_key) in edges_of(i).iter().zip(deps[i].iter()) {
                 match *dep {
                     Dep::Known(d) => dep_ids.push(d),
                     Dep::Local(j) => match created[j as usize] {

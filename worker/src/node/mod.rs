@@ -312,7 +312,7 @@ impl Worker {
         let index: Option<FxHashMap<&Key, &Arc<Value>>> =
             (fetched.len() > FETCHED_SCAN).then(|| fetched.iter().map(|(k, v)| (k, v)).collect());
         let mut inputs = Vec::with_capacity(task.deps.len());
-        for dep in &task.deps {
+        for dep in task.deps.iter() {
             let found = match &index {
                 Some(index) => index.get(dep).copied(),
                 None => fetched.iter().find(|(k, _)| k == dep).map(|(_, v)| v),
