@@ -15,6 +15,7 @@
 use crate::client::{Engine, Location, News, Progress, Ticket, await_answer};
 use crossbeam_channel::{Receiver, Sender, unbounded};
 use rustc_hash::FxHashMap;
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -254,16 +255,16 @@ impl Scheduler {
                     let mut specs = Vec::with_capacity(graph.len());
                     self.tasks.reserve(graph.len());
                     for (key, task) in graph.into_tasks() {
-                        if !self.tasks.contains_key(&key) {
-                            self.progress.submitted.fetch_add(1, Ordering::Relaxed);
-                        }
                         specs.push(TaskSpec {
                             key: key.clone(),
                             deps: task.deps.clone(),
                             retries: task.retries,
                             resources: task.resources.clone(),
                         });
-                        self.tasks.entry(key).or_insert(task);
+                        if let Entry::Vacant(new) = self.tasks.entry(key) {
+                            self.progress.submitted.fetch_add(1, Ordering::Relaxed);
+                            new.insert(task);
+                        }
                     }
                     state.handle_into(Event::GraphSubmitted { client, tasks: specs, wanted }, &mut self.commands);
                 }
