@@ -9,11 +9,17 @@
 //! they are made. A priority puts the submission's generation first, so the tasks
 //! of an earlier submission run before those of a later one.
 //!
-//! One refinement keeps shared inputs short-lived: right after a task is numbered,
-//! any other task that has become runnable and is the last consumer of one of its
-//! inputs is numbered too, because running it releases that input. In `x + x.T` this
-//! pairs block `(i, j)` with block `(j, i)`, which share both inputs, instead of
-//! holding every block below the diagonal until the search reaches it.
+//! Two refinements keep values short-lived. Right after a task is numbered, any other
+//! task that has become runnable and is the last consumer of one of its inputs is
+//! numbered too, because running it releases that input: in `x + x.T` this pairs
+//! block `(i, j)` with block `(j, i)`, which share both inputs, instead of holding
+//! every block below the diagonal until the search reaches it. Then every dependent
+//! of the task itself that has become runnable is numbered, so a value with several
+//! consumers meets them all soon after it is made: in the demo's pipeline each
+//! volume block feeds both the projections and the smoothing of its neighbours, and
+//! a block's smoothing (and the reductions of its result) runs as soon as its
+//! neighbourhood has been read, rather than when the search reaches the smoothing's
+//! own root after the whole volume has been read.
 
 /// When a task runs relative to the others: lower runs first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -52,7 +58,9 @@ where
                     stack.push((child, children(child)));
                 }
                 None => {
-                    links.number_with_releasers(*node, &mut seen);
+                    if !links.numbered[*node as usize] {
+                        links.number_with_followers(*node, &mut seen);
+                    }
                     stack.pop();
                 }
             }
@@ -75,35 +83,50 @@ struct Links {
     users_left: Vec<u32>,
     numbered: Vec<bool>,
     order: Vec<u32>,
-    /// Scratch stack of [`Links::number_with_releasers`]: (node, next input to look at).
+    /// Scratch stack of [`Links::number_with_followers`]: (node, next input to look at).
     walk: Vec<(u32, usize)>,
 }
 
 impl Links {
-    /// Collects the links of the nodes reachable from `roots`.
+    /// Collects the links of the nodes reachable from `roots`. Each node's dependents
+    /// are listed in the plain depth-first post-order (without the refinements), so
+    /// ties among followers do not depend on how the nodes happen to be numbered.
     fn new<I: Iterator<Item = u32>>(n: usize, roots: &[u32], children: &impl Fn(u32) -> I) -> Links {
-        let mut reachable = vec![false; n];
-        let mut todo: Vec<u32> = Vec::new();
-        for &r in roots {
-            if !std::mem::replace(&mut reachable[r as usize], true) {
-                todo.push(r);
-            }
-        }
         // Each reachable node's distinct dependencies, in visiting order: node `i`'s are
         // `visited[span[i].0..span[i].1]`.
         let mut visited: Vec<u32> = Vec::new();
         let mut span = vec![(0usize, 0usize); n];
         // `listed_by[d] == i + 1` once `d` is in node `i`'s list (drops repeated arguments).
         let mut listed_by = vec![0u32; n];
-        while let Some(i) = todo.pop() {
+        let mut entered = vec![false; n];
+        let mut list = |i: u32, visited: &mut Vec<u32>| {
             let start = visited.len();
             visited.extend(children(i).filter(|&d| std::mem::replace(&mut listed_by[d as usize], i + 1) != i + 1));
-            for &d in &visited[start..] {
-                if !std::mem::replace(&mut reachable[d as usize], true) {
-                    todo.push(d);
+            (start, visited.len())
+        };
+        // The plain post-order, by a depth-first search with a cursor into `visited`.
+        let mut plain: Vec<u32> = Vec::new();
+        let mut stack: Vec<(u32, usize)> = Vec::new();
+        for &r in roots {
+            if std::mem::replace(&mut entered[r as usize], true) {
+                continue;
+            }
+            span[r as usize] = list(r, &mut visited);
+            stack.push((r, span[r as usize].0));
+            while let Some((node, cursor)) = stack.last_mut() {
+                let node = *node;
+                if *cursor == span[node as usize].1 {
+                    plain.push(node);
+                    stack.pop();
+                    continue;
+                }
+                let d = visited[*cursor];
+                *cursor += 1;
+                if !std::mem::replace(&mut entered[d as usize], true) {
+                    span[d as usize] = list(d, &mut visited);
+                    stack.push((d, span[d as usize].0));
                 }
             }
-            span[i as usize] = (start, visited.len());
         }
         let node_deps = |i: usize| &visited[span[i].0..span[i].1];
         let mut dep_at = Vec::with_capacity(n + 1);
@@ -125,9 +148,9 @@ impl Links {
         }
         let mut fill = user_at.clone();
         let mut users = vec![0u32; deps.len()];
-        for i in 0..n {
-            for &d in node_deps(i) {
-                users[fill[d as usize]] = i as u32;
+        for &i in &plain {
+            for &d in node_deps(i as usize) {
+                users[fill[d as usize]] = i;
                 fill[d as usize] += 1;
             }
         }
@@ -153,24 +176,34 @@ impl Links {
         &self.users[self.user_at[i as usize]..self.user_at[i as usize + 1]]
     }
 
-    /// Numbers `node`, then, depth first, every unvisited runnable task that is the
-    /// last consumer of an input of a task just numbered (marking those `seen`).
-    fn number_with_releasers(&mut self, node: u32, seen: &mut [bool]) {
+    /// Numbers `node`, then, depth first from each task just numbered: every runnable
+    /// task that is the last consumer of one of its inputs, then every dependent of its
+    /// own that has become runnable (marking those `seen`; one the search is still
+    /// visiting is numbered here and skipped when the search leaves it).
+    fn number_with_followers(&mut self, node: u32, seen: &mut [bool]) {
         self.number(node);
         let mut stack = std::mem::take(&mut self.walk);
         stack.push((node, 0));
         while let Some((x, next)) = stack.last_mut() {
-            let Some(&input) = self.deps_of(*x).get(*next) else {
+            let x = *x;
+            let (ninputs, nusers) = (self.deps_of(x).len(), self.users_of(x).len());
+            if *next >= ninputs + nusers {
                 stack.pop();
                 continue;
-            };
-            *next += 1;
-            if self.users_left[input as usize] != 1 {
-                continue;
             }
-            let last = self.users_of(input).iter().copied().find(|&u| !self.numbered[u as usize]);
-            if let Some(u) = last
-                && !seen[u as usize]
+            let at = *next;
+            *next += 1;
+            let follower = if at < ninputs {
+                let input = self.deps_of(x)[at];
+                if self.users_left[input as usize] != 1 {
+                    continue;
+                }
+                self.users_of(input).iter().copied().find(|&u| !self.numbered[u as usize])
+            } else {
+                Some(self.users_of(x)[at - ninputs])
+            };
+            if let Some(u) = follower
+                && !self.numbered[u as usize]
                 && self.deps_left[u as usize] == 0
             {
                 seen[u as usize] = true;
@@ -252,6 +285,17 @@ mod tests {
         // 3 = f(0, 1); 4 = g(0, 2); root 5 = h(3, 4): after 3, node 4 still needs 2.
         let deps: &[&[u32]] = &[&[], &[], &[], &[0, 1], &[0, 2], &[3, 4]];
         assert_eq!(order(deps, &[5]), vec![0, 1, 3, 2, 4, 5]);
+    }
+
+    #[test]
+    fn runnable_dependents_follow_the_task_they_need() {
+        // Reads 0..3; per read i, a cheap summary 3 + i (the first root's inputs) and a
+        // neighbourhood task 6 + i over reads i and i + 1 (the second root's inputs).
+        // Root 8 = f(3, 4, 5) is visited first, root 9 = g(6, 7) second.
+        let deps: &[&[u32]] = &[&[], &[], &[], &[0], &[1], &[2], &[0, 1], &[1, 2], &[3, 4, 5], &[6, 7]];
+        // Each neighbourhood task runs as soon as its two reads exist, so read 0 is
+        // released before read 2 is made, and root 9 as soon as its inputs exist.
+        assert_eq!(order(deps, &[8, 9]), vec![0, 3, 1, 4, 6, 2, 5, 7, 9, 8]);
     }
 
     #[test]

@@ -153,13 +153,15 @@ impl Graph {
     }
 
     /// The scheduler's priority order, written plainly: depth-first post-order from
-    /// `roots`, where numbering a task first numbers (depth first, inputs in order) each
-    /// unvisited task whose inputs are all numbered and which is the last unnumbered
-    /// consumer of one of the numbered task's inputs.
+    /// `roots`, where numbering a task then numbers (depth first) each unnumbered task
+    /// whose inputs are all numbered and which is either the last unnumbered consumer
+    /// of one of the task's inputs (inputs in order) or a dependent of the task itself
+    /// (in plain post-order); the search skips tasks numbered that way.
     fn priority_order(&self, roots: &[usize]) -> Vec<usize> {
         struct Walk<'a> {
             g: &'a Graph,
             needed: HashSet<usize>,
+            plain: Vec<usize>,
             seen: Vec<bool>,
             out: Vec<usize>,
         }
@@ -169,7 +171,9 @@ impl Graph {
                     for &d in &self.g.deps[v] {
                         self.visit(d);
                     }
-                    self.number(v);
+                    if !self.out.contains(&v) {
+                        self.number(v);
+                    }
                 }
             }
             fn number(&mut self, v: usize) {
@@ -182,17 +186,28 @@ impl Graph {
                         .filter(|u| self.needed.contains(u) && self.g.deps[*u].contains(&d) && !self.out.contains(u))
                         .collect();
                     if let [u] = users[..]
-                        && !self.seen[u]
                         && self.g.deps[u].iter().all(|x| self.out.contains(x))
                     {
                         self.seen[u] = true;
                         self.number(u);
                     }
                 }
+                let users: Vec<usize> = self.plain.iter().copied().filter(|u| self.g.deps[*u].contains(&v)).collect();
+                for u in users {
+                    if !self.out.contains(&u) && self.g.deps[u].iter().all(|x| self.out.contains(x)) {
+                        self.seen[u] = true;
+                        self.number(u);
+                    }
+                }
             }
         }
-        let mut walk =
-            Walk { g: self, needed: self.closure(roots), seen: vec![false; self.deps.len()], out: Vec::new() };
+        let mut walk = Walk {
+            g: self,
+            needed: self.closure(roots),
+            plain: self.post_order(roots),
+            seen: vec![false; self.deps.len()],
+            out: Vec::new(),
+        };
         for &r in roots {
             walk.visit(r);
         }

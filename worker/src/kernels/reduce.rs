@@ -15,13 +15,15 @@
 //! | `Sum` | chunk in [`DType::sum_type`] (i64 for signed and bool, u64 for unsigned, the float itself); integers wrap on overflow like NumPy |
 //! | `Min`, `Max` | chunk in the input dtype; NaN propagates |
 //! | `Any`, `All` | bool chunk |
-//! | `Mean` | `Tuple[sum f64, count f64, tag]` |
-//! | `Var`, `Std` | `Tuple[count f64, mean f64, M2 f64, tag]`, merged with Chan et al.'s parallel formula |
+//! | `Mean` | `Tuple[count, sum f64, tag]` |
+//! | `Var`, `Std` | `Tuple[count, mean f64, M2 f64, tag]`, merged with Chan et al.'s parallel formula |
 //! | `ArgMin`, `ArgMax` | `Tuple[best values in input dtype, indices i64]` |
 //!
-//! `tag` is the input dtype's name as a JSON string (`Value::Json("float32")`): it
-//! tells [`finalize`] that float32 input gives a float32 mean, variance or standard
-//! deviation. A partial without it finalizes to float64.
+//! `count` is the number of input elements behind every output element, the same for
+//! all of them, as a JSON number (`Value::Json(16.0)`). `tag` is the input dtype's name
+//! as a JSON string (`Value::Json("float32")`): it tells [`finalize`] that float32
+//! input gives a float32 mean, variance or standard deviation. A partial without it
+//! finalizes to float64.
 //!
 //! Arg-reductions either reduce every axis, and then the index is the flat C-order
 //! index into the whole array (`array_shape`, with the block at `offset`), or exactly
@@ -339,6 +341,11 @@ fn dtype_tag(dtype: DType) -> Value {
     Value::Json(serde_json::Value::from(dtype.name()))
 }
 
+/// The `count` member of a mean or variance partial.
+fn count_member(count: f64) -> Value {
+    Value::Json(serde_json::Value::from(count))
+}
+
 /// `a` as float32 when the input `dtype` is float32, otherwise as float64.
 fn float_chunk(a: ArrayD<f64>, dtype: DType) -> Chunk {
     if dtype == DType::F32 { Chunk::F32(a.mapv(|v| v as f32)) } else { Chunk::F64(a) }
@@ -403,14 +410,11 @@ impl Block<'_> {
                 let all = |s: bool, r: &[T]| s && r.iter().all(|v| v.truthy());
                 bools(lay.accumulate(&data, vec![true; lay.out_len], all, |s, v| s & v.truthy()))
             }
-            ReduceKind::Mean => {
-                let count = vec![lay.count as f64; lay.out_len];
-                Ok(Value::Tuple(vec![
-                    f64_chunk(name, &lay.out_shape, float_sums(lay, &data))?,
-                    f64_chunk(name, &lay.out_shape, count)?,
-                    dtype_tag(T::DTYPE),
-                ]))
-            }
+            ReduceKind::Mean => Ok(Value::Tuple(vec![
+                count_member(lay.count as f64),
+                f64_chunk(name, &lay.out_shape, float_sums(lay, &data))?,
+                dtype_tag(T::DTYPE),
+            ])),
             ReduceKind::Var { .. } | ReduceKind::Std { .. } => moments(name, lay, &data),
             ReduceKind::ArgMin => self.arg::<T, false>(arr.shape(), &data),
             ReduceKind::ArgMax => self.arg::<T, true>(arr.shape(), &data),
@@ -526,7 +530,7 @@ fn moments<T: Num>(name: &str, lay: &Layout, data: &[T]) -> Result<Value> {
     let init = means.iter().map(|&m| (m, 0.0)).collect();
     let acc = lay.accumulate(data, init, |(m, s), r| (m, s + fsum(r, |v| sq(m, v))), |(m, s), v| (m, s + sq(m, v)));
     Ok(Value::Tuple(vec![
-        f64_chunk(name, &lay.out_shape, vec![n; lay.out_len])?,
+        count_member(n),
         f64_chunk(name, &lay.out_shape, means)?,
         f64_chunk(name, &lay.out_shape, acc.into_iter().map(|(_, s)| s).collect())?,
         dtype_tag(T::DTYPE),
@@ -551,23 +555,28 @@ fn same_shapes(name: &str, shapes: impl IntoIterator<Item = Vec<usize>>) -> Resu
     Ok(())
 }
 
-/// The f64 arrays of a tuple partial with `n` arrays, and the input dtype of its tag.
-fn float_parts<'a>(name: &str, v: &'a Value, n: usize) -> Result<(Vec<&'a ArrayD<f64>>, DType)> {
+/// The count, the `n` f64 arrays and the input dtype (from the tag) of a mean or
+/// variance partial.
+fn float_parts<'a>(name: &str, v: &'a Value, n: usize) -> Result<(f64, Vec<&'a ArrayD<f64>>, DType)> {
     let parts = v.as_tuple().map_err(|e| Error::invalid(name, format!("bad partial: {e}")))?;
-    let (arrays, dtype) = match parts.split_last() {
-        Some((Value::Json(tag), rest)) => {
+    let (members, dtype) = match parts.split_last() {
+        Some((Value::Json(tag), rest)) if tag.is_string() => {
             let dtype = tag.as_str().and_then(DType::from_name);
             (rest, dtype.ok_or_else(|| Error::invalid(name, format!("bad dtype tag {tag} in partial")))?)
         }
         _ => (parts, DType::F64),
     };
+    let Some((Value::Json(count), arrays)) = members.split_first() else {
+        return Err(Error::invalid(name, "a partial must start with its count"));
+    };
+    let count = count.as_f64().ok_or_else(|| Error::invalid(name, format!("bad count {count} in partial")))?;
     if arrays.len() != n {
         return Err(Error::invalid(name, format!("expected a partial of {n} arrays, got {}", arrays.len())));
     }
     let arrays =
         arrays.iter().map(|p| typed::<f64>(name, "partial data", p.as_chunk()?)).collect::<Result<Vec<_>>>()?;
     same_shapes(name, arrays.iter().map(|a| a.shape().to_vec()))?;
-    Ok((arrays, dtype))
+    Ok((count, arrays, dtype))
 }
 
 /// The values and indices of an arg-reduction partial.
@@ -616,37 +625,36 @@ pub fn combine(kind: ReduceKind, parts: &[&Value]) -> Result<Value> {
             Value::Chunk(Chunk::Bool(out))
         }
         ReduceKind::Mean => {
-            let (head, dtype) = float_parts(name, first, 2)?;
-            let (mut sum, mut count) = (owned(head[0]), owned(head[1]));
+            let (mut count, head, dtype) = float_parts(name, first, 1)?;
+            let mut sum = owned(head[0]);
             for p in rest {
-                let (arrays, _) = float_parts(name, p, 2)?;
+                let (n, arrays, _) = float_parts(name, p, 1)?;
                 same_shapes(name, [sum.shape().to_vec(), arrays[0].shape().to_vec()])?;
                 sum += arrays[0];
-                count += arrays[1];
+                count += n;
             }
-            Value::Tuple(vec![Value::Chunk(Chunk::F64(sum)), Value::Chunk(Chunk::F64(count)), dtype_tag(dtype)])
+            Value::Tuple(vec![count_member(count), Value::Chunk(Chunk::F64(sum)), dtype_tag(dtype)])
         }
         ReduceKind::Var { .. } | ReduceKind::Std { .. } => {
-            let (head, dtype) = float_parts(name, first, 3)?;
-            let (mut n, mut mean, mut m2) = (owned(head[0]), owned(head[1]), owned(head[2]));
+            let (mut na, head, dtype) = float_parts(name, first, 2)?;
+            let (mut mean, mut m2) = (owned(head[0]), owned(head[1]));
             for p in rest {
-                let (b, _) = float_parts(name, p, 3)?;
-                same_shapes(name, [n.shape().to_vec(), b[0].shape().to_vec()])?;
-                Zip::from(&mut n).and(&mut mean).and(&mut m2).and(b[0]).and(b[1]).and(b[2]).for_each(
-                    |na, ma, sa, &nb, &mb, &sb| {
-                        // Chan, Golub & LeVeque: merge two (count, mean, M2) summaries.
-                        let total = *na + nb;
-                        if total > 0.0 {
-                            let delta = mb - *ma;
-                            *ma += delta * (nb / total);
-                            *sa += sb + delta * delta * (*na * nb / total);
-                        }
-                        *na = total;
-                    },
-                );
+                let (nb, b, _) = float_parts(name, p, 2)?;
+                same_shapes(name, [mean.shape().to_vec(), b[0].shape().to_vec()])?;
+                // Chan, Golub & LeVeque: merge two (count, mean, M2) summaries.
+                let total = na + nb;
+                if total > 0.0 {
+                    let (weight, cross) = (nb / total, na * nb / total);
+                    Zip::from(&mut mean).and(&mut m2).and(b[0]).and(b[1]).for_each(|ma, sa, &mb, &sb| {
+                        let delta = mb - *ma;
+                        *ma += delta * weight;
+                        *sa += sb + delta * delta * cross;
+                    });
+                }
+                na = total;
             }
             Value::Tuple(vec![
-                Value::Chunk(Chunk::F64(n)),
+                count_member(na),
                 Value::Chunk(Chunk::F64(mean)),
                 Value::Chunk(Chunk::F64(m2)),
                 dtype_tag(dtype),
@@ -754,13 +762,13 @@ pub fn finalize(kind: ReduceKind, axes: &[usize], keepdims: bool, partial: &Valu
         }
         ReduceKind::ArgMin | ReduceKind::ArgMax => Chunk::I64(arg_parts(name, partial)?.1.clone()),
         ReduceKind::Mean => {
-            let (p, dtype) = float_parts(name, partial, 2)?;
-            float_chunk(Zip::from(p[0]).and(p[1]).map_collect(|&s, &n| s / n), dtype)
+            let (n, p, dtype) = float_parts(name, partial, 1)?;
+            float_chunk(p[0].mapv(|s| s / n), dtype)
         }
         ReduceKind::Var { ddof } | ReduceKind::Std { ddof } => {
-            let (p, dtype) = float_parts(name, partial, 3)?;
+            let (n, p, dtype) = float_parts(name, partial, 2)?;
             let std = matches!(kind, ReduceKind::Std { .. });
-            let out = Zip::from(p[0]).and(p[2]).map_collect(|&n, &m2| {
+            let out = p[1].mapv(|m2| {
                 let var = if n - ddof > 0.0 { m2 / (n - ddof) } else { f64::NAN };
                 if std { var.sqrt() } else { var }
             });
@@ -1188,8 +1196,7 @@ mod tests {
     #[test]
     fn partials_without_dtype_tag_finalize_to_f64() {
         let sum = Value::Chunk(Chunk::F64(ArrayD::from_elem(IxDyn(&[1]), 3.0)));
-        let count = Value::Chunk(Chunk::F64(ArrayD::from_elem(IxDyn(&[1]), 2.0)));
-        let p = Value::Tuple(vec![sum, count]);
+        let p = Value::Tuple(vec![count_member(2.0), sum]);
         assert_eq!(finalize(ReduceKind::Mean, &[0], false, &p).unwrap(), Chunk::scalar(Scalar::F64(1.5)));
     }
 
@@ -1234,8 +1241,11 @@ mod tests {
         );
         assert_eq!(err(combine(ReduceKind::Mean, &[])), "mean: combine needs at least one partial");
         let m = chunk(ReduceKind::Mean, &[0], &[], &[], &a).unwrap();
-        assert_eq!(err(combine(ReduceKind::Var { ddof: 0.0 }, &[&m])), "var: expected a partial of 3 arrays, got 2");
-        let bad_tag = Value::Tuple(vec![s1.clone(), s1.clone(), Value::Json("float128".into())]);
+        assert_eq!(err(combine(ReduceKind::Var { ddof: 0.0 }, &[&m])), "var: expected a partial of 2 arrays, got 1");
+        assert_eq!(err(combine(ReduceKind::Mean, &[&s1])), "mean: bad partial: value: expected a tuple, found chunk");
+        let uncounted = Value::Tuple(vec![s1.clone(), s1.clone()]);
+        assert_eq!(err(combine(ReduceKind::Mean, &[&uncounted])), "mean: a partial must start with its count");
+        let bad_tag = Value::Tuple(vec![count_member(1.0), s1.clone(), Value::Json("float128".into())]);
         assert_eq!(err(combine(ReduceKind::Mean, &[&bad_tag])), "mean: bad dtype tag \"float128\" in partial");
         assert!(err(combine(ReduceKind::Any, &[&s1])).contains("expected partial data of type bool, found float64"));
         assert!(err(combine(ReduceKind::ArgMin, &[&s1])).starts_with("argmin: bad partial: "));
