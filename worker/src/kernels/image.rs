@@ -188,7 +188,12 @@ fn table_hist<T: Element + Into<usize>>(hist: &mut [u64], x: &ArrayD<T>, values:
 
 /// Histogram of any values: runs of [`LANES`] values whose bins their first guesses
 /// settle are counted at once, the others value by value against the edges.
+///
+/// Neighbouring values often share a bin, and adding one to the same counter again and
+/// again waits on the previous add each time; so lane `k` of a run counts into copy
+/// `k % COPIES` of the histogram, and the copies are summed at the end.
 fn scan_hist<T: Pixel>(hist: &mut [u64], x: &ArrayD<T>, binner: &Binner) {
+    const COPIES: usize = 4;
     let add = |hist: &mut [u64], v: T| {
         if let Some(h) = binner.bin(v.as_f64()).and_then(|b| hist.get_mut(b)) {
             *h += 1;
@@ -197,15 +202,20 @@ fn scan_hist<T: Pixel>(hist: &mut [u64], x: &ArrayD<T>, binner: &Binner) {
     let Some(values) = x.as_slice() else {
         return x.iter().for_each(|&v| add(hist, v));
     };
+    let nbins = hist.len();
+    let mut copies = vec![0u64; COPIES * nbins];
     for run in values.chunks(LANES) {
         match binner.clear_bins(run) {
-            Some(bins) => bins.iter().for_each(|&b| {
-                if let Some(h) = hist.get_mut(b) {
-                    *h += 1;
+            Some(bins) => bins.iter().enumerate().for_each(|(k, &b)| {
+                if b < nbins {
+                    copies[(k % COPIES) * nbins + b] += 1;
                 }
             }),
             None => run.iter().for_each(|&v| add(hist, v)),
         }
+    }
+    for copy in copies.chunks(nbins) {
+        hist.iter_mut().zip(copy).for_each(|(h, c)| *h += c);
     }
 }
 
@@ -395,20 +405,32 @@ fn filter<T: Pixel, F: Real>(
     let first = passes.iter().position(Option::is_some).unwrap_or(0);
     let slab_shape = &shape[first..];
     let slab_len: usize = slab_shape.iter().product();
-    let mut out: Vec<F> = Vec::with_capacity(out_shape.iter().product());
+    let out_slab_len: usize = out_shape[first..].iter().product();
+    // The last pass of each slab writes straight into the output.
+    let last_pass = passes.iter().rposition(Option::is_some);
+    let mut out: Vec<F> = vec![F::zero(); out_shape.iter().product()];
     let (mut cur, mut tmp) = (Vec::with_capacity(slab_len), Vec::with_capacity(slab_len));
     let mut values = x.iter();
     let contiguous = x.as_slice();
-    for slab in 0..shape[..first].iter().product::<usize>() {
+    for (slab, out_slab) in out.chunks_mut(out_slab_len).enumerate() {
         cur.clear();
         match contiguous {
             Some(s) => cur.extend(s[slab * slab_len..(slab + 1) * slab_len].iter().map(|&v| F::from_pixel(v))),
             None => cur.extend(values.by_ref().take(slab_len).map(|&v| F::from_pixel(v))),
         }
+        let Some(last_pass) = last_pass else {
+            // No pass at all: the window is the whole block.
+            out_slab.copy_from_slice(&cur);
+            continue;
+        };
         let mut cur_shape = slab_shape.to_vec();
-        for (axis, w) in passes[first..].iter().enumerate() {
+        for (axis, w) in passes[first..=last_pass].iter().enumerate() {
             let Some(w) = w else { continue };
             let range = &window[first + axis];
+            if first + axis == last_pass {
+                correlate_axis(&cur, out_slab, &cur_shape, axis, w, range.start);
+                break;
+            }
             let mut dst_shape = cur_shape.clone();
             dst_shape[axis] = range.len();
             tmp.resize(dst_shape.iter().product(), F::zero());
@@ -416,7 +438,6 @@ fn filter<T: Pixel, F: Real>(
             std::mem::swap(&mut cur, &mut tmp);
             cur_shape = dst_shape;
         }
-        out.extend_from_slice(&cur);
     }
     ArrayD::from_shape_vec(IxDyn(&out_shape), out)
         .map_err(|e| Error::invalid("gaussian", format!("cannot shape the result as {out_shape:?}: {e}")))

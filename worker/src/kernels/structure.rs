@@ -238,6 +238,9 @@ pub fn assemble(grid: &[usize], pieces: &[Vec<(usize, usize)>], parts: &[&Chunk]
 /// `shape`, row by row: each output row is the matching rows of the pieces in its
 /// grid row, one after the other, so no element is written twice. `starts[d][g]` is
 /// where grid slab `g` begins along axis `d`.
+///
+/// Output rows visit every piece's rows in the piece's own row-major order, so each
+/// piece is read through one running iterator over its rows.
 fn lay_out<T: Clone>(
     views: &[ArrayViewD<T>],
     grid: &[usize],
@@ -246,20 +249,20 @@ fn lay_out<T: Clone>(
 ) -> Result<ArrayD<T>> {
     let last = shape.len() - 1;
     let mut out = Vec::with_capacity(shape.iter().product());
-    let mut local = vec![0; last];
+    let mut rows: Vec<_> = views.iter().map(|v| v.rows().into_iter()).collect();
     for row in 0..shape[..last].iter().product::<usize>() {
-        // The row's grid slab and index within it along each leading axis.
+        // The row's grid slab along each leading axis gives its first piece.
         let (mut rest, mut first_piece, mut place) = (row, 0, 1);
         for d in (0..last).rev() {
             let index = rest % shape[d];
             rest /= shape[d];
-            let slab = starts[d].partition_point(|&s| s <= index) - 1;
-            local[d] = index - starts[d][slab];
-            first_piece += slab * place;
+            first_piece += (starts[d].partition_point(|&s| s <= index) - 1) * place;
             place *= grid[d];
         }
-        for view in &views[first_piece * grid[last]..][..grid[last]] {
-            let lane = local.iter().fold(view.view(), |lane, &l| lane.index_axis_move(Axis(0), l));
+        for piece in &mut rows[first_piece * grid[last]..][..grid[last]] {
+            let lane = piece
+                .next()
+                .ok_or_else(|| Error::invalid("assemble", format!("a piece has too few rows for shape {shape:?}")))?;
             match lane.as_slice() {
                 Some(values) => out.extend_from_slice(values),
                 None => out.extend(lane.iter().cloned()),
