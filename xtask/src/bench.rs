@@ -171,6 +171,19 @@ pub struct Measurement {
     pub rss_mib: f64,
 }
 
+impl Measurement {
+    /// The median time of `rounds` (the upper middle one of an even count) with the
+    /// highest peak memory of any round.
+    pub fn median(rounds: &[Measurement]) -> Measurement {
+        let mut times: Vec<f64> = rounds.iter().map(|m| m.seconds).collect();
+        times.sort_by(f64::total_cmp);
+        Measurement {
+            seconds: times.get(times.len() / 2).copied().unwrap_or(f64::NAN),
+            rss_mib: rounds.iter().map(|m| m.rss_mib).fold(f64::NAN, f64::max),
+        }
+    }
+}
+
 /// The last number printed as a whitespace-separated `key=<number>` field in `text`.
 fn last_value(text: &str, key: &str) -> Option<f64> {
     text.split_whitespace()
@@ -197,4 +210,28 @@ pub fn report(workload: &str, tessera: &Measurement, peer: &str, peer_result: &M
 fn seconds(x: f64) -> String {
     let decimals = if x > 0.0 { (3 - x.log10().floor() as i32).clamp(3, 12) as usize } else { 3 };
     format!("{x:.decimals$}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(seconds: f64, rss_mib: f64) -> Measurement {
+        Measurement { seconds, rss_mib }
+    }
+
+    #[test]
+    fn median_takes_the_middle_time_and_the_highest_memory() {
+        let odd = Measurement::median(&[m(9.0, 400.0), m(7.0, 450.0), m(8.0, 420.0)]);
+        assert_eq!((odd.seconds, odd.rss_mib), (8.0, 450.0));
+        let even = Measurement::median(&[m(2.0, 1.0), m(1.0, 3.0)]);
+        assert_eq!((even.seconds, even.rss_mib), (2.0, 3.0));
+        assert!(Measurement::median(&[]).seconds.is_nan());
+    }
+
+    #[test]
+    fn the_last_number_printed_for_a_key_wins() {
+        assert_eq!(last_value("a=1 seconds=2.5\nseconds=3 x=y", "seconds"), Some(3.0));
+        assert_eq!(last_value("seconds=abc", "seconds"), None);
+    }
 }
