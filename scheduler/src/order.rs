@@ -19,7 +19,9 @@
 //! volume block feeds both the projections and the smoothing of its neighbours, and
 //! a block's smoothing (and the reductions of its result) runs as soon as its
 //! neighbourhood has been read, rather than when the search reaches the smoothing's
-//! own root after the whole volume has been read.
+//! own root after the whole volume has been read. Several such dependents are taken in
+//! the plain depth-first order, so the result does not depend on how the submission
+//! numbered its tasks.
 
 /// When a task runs relative to the others: lower runs first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
