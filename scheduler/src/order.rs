@@ -85,7 +85,8 @@ struct Links {
     users_left: Vec<u32>,
     numbered: Vec<bool>,
     order: Vec<u32>,
-    /// Scratch stack of [`Links::number_with_followers`]: (node, next input to look at).
+    /// Scratch stack of [`Links::number_with_followers`]: (node, position among its
+    /// inputs and then its dependents of the next one to look at).
     walk: Vec<(u32, usize)>,
 }
 

@@ -188,12 +188,7 @@ fn table_hist<T: Element + Into<usize>>(hist: &mut [u64], x: &ArrayD<T>, values:
 
 /// Histogram of any values: runs of [`LANES`] values whose bins their first guesses
 /// settle are counted at once, the others value by value against the edges.
-///
-/// Neighbouring values often share a bin, and adding one to the same counter again and
-/// again waits on the previous add each time; so lane `k` of a run counts into copy
-/// `k % COPIES` of the histogram, and the copies are summed at the end.
 fn scan_hist<T: Pixel>(hist: &mut [u64], x: &ArrayD<T>, binner: &Binner) {
-    const COPIES: usize = 4;
     let add = |hist: &mut [u64], v: T| {
         if let Some(h) = binner.bin(v.as_f64()).and_then(|b| hist.get_mut(b)) {
             *h += 1;
@@ -202,20 +197,15 @@ fn scan_hist<T: Pixel>(hist: &mut [u64], x: &ArrayD<T>, binner: &Binner) {
     let Some(values) = x.as_slice() else {
         return x.iter().for_each(|&v| add(hist, v));
     };
-    let nbins = hist.len();
-    let mut copies = vec![0u64; COPIES * nbins];
     for run in values.chunks(LANES) {
         match binner.clear_bins(run) {
-            Some(bins) => bins.iter().enumerate().for_each(|(k, &b)| {
-                if b < nbins {
-                    copies[(k % COPIES) * nbins + b] += 1;
+            Some(bins) => bins.iter().for_each(|&b| {
+                if let Some(h) = hist.get_mut(b) {
+                    *h += 1;
                 }
             }),
             None => run.iter().for_each(|&v| add(hist, v)),
         }
-    }
-    for copy in copies.chunks(nbins) {
-        hist.iter_mut().zip(copy).for_each(|(h, c)| *h += c);
     }
 }
 
