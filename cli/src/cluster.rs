@@ -186,7 +186,10 @@ pub fn scheduler(options: SchedulerOptions) -> Result<(), String> {
             None => None,
         };
         let dashboard_address = match &dashboard {
-            Some(d) => Some(format!("http://{}/", d.local_addr().map_err(|e| e.to_string())?)),
+            Some(d) => {
+                let scheme = if tls.is_some() { "https" } else { "http" };
+                Some(format!("{scheme}://{}/", d.local_addr().map_err(|e| e.to_string())?))
+            }
             None => None,
         };
         let file = SchedulerFile {

@@ -84,6 +84,20 @@ impl Cluster {
         Client::connect_with(&self.address, &credentials).unwrap().with_progress(false)
     }
 
+    /// Kills the workers at `indices` and waits until the scheduler has noticed.
+    fn kill_workers(&mut self, indices: std::ops::Range<usize>, client: &Client) {
+        let remaining = client.cluster_info().unwrap().workers.len() - indices.len();
+        for worker in &mut self.workers[indices] {
+            worker.kill().unwrap();
+            worker.wait().unwrap();
+        }
+        let start = Instant::now();
+        while client.cluster_info().unwrap().workers.len() != remaining {
+            assert!(start.elapsed() < JOIN_TIMEOUT, "the dead workers were not noticed");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Waits until the scheduler knows no task and the workers hold nothing.
     fn wait_until_idle(&self, client: &Client) {
         let start = Instant::now();
@@ -100,18 +114,56 @@ impl Cluster {
 
 /// One HTTP/1.1 request to the dashboard's server: the status code and body.
 fn http(cluster: &Cluster, method: &str, path: &str, headers: &[&str], body: &str) -> (u16, String) {
-    use std::io::{Read, Write};
     let authority = cluster.dashboard.trim_start_matches("http://").trim_end_matches('/');
-    let mut stream = std::net::TcpStream::connect(authority).unwrap();
+    let stream = std::net::TcpStream::connect(authority).unwrap();
+    let response = exchange(stream, authority, method, path, headers, body).unwrap();
+    parse_response(&response)
+}
+
+/// One GET over HTTPS to a TLS cluster's dashboard, trusting only the cluster's CA and
+/// presenting no certificate (as a browser): the status code and body.
+fn https_get(cluster: &Cluster, ca: &std::path::Path, path: &str) -> (u16, String) {
+    use rustls::pki_types::pem::PemObject;
+    let authority = cluster.dashboard.trim_start_matches("https://").trim_end_matches('/');
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let host = authority.rsplit_once(':').unwrap().0.to_string();
+    let name = rustls::pki_types::ServerName::try_from(host).unwrap();
+    let session = rustls::ClientConnection::new(std::sync::Arc::new(config), name).unwrap();
+    let stream = rustls::StreamOwned::new(session, std::net::TcpStream::connect(authority).unwrap());
+    parse_response(&exchange(stream, authority, "GET", path, &[], "").unwrap())
+}
+
+/// Writes one request on `stream` and reads the whole response.
+fn exchange(
+    mut stream: impl std::io::Read + std::io::Write,
+    authority: &str,
+    method: &str,
+    path: &str,
+    headers: &[&str],
+    body: &str,
+) -> std::io::Result<String> {
     let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n");
     for header in headers {
         request.push_str(&format!("{header}\r\n"));
     }
     request.push_str(&format!("Content-Length: {}\r\nContent-Type: application/json\r\n\r\n{body}", body.len()));
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    stream.write_all(request.as_bytes())?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response)?;
+    Ok(String::from_utf8_lossy(&response).into_owned())
+}
+
+fn parse_response(response: &str) -> (u16, String) {
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or_else(|| panic!("not HTTP: {response:?}"));
     let code = head.split_whitespace().nth(1).unwrap().parse().unwrap();
     (code, body.to_string())
 }
@@ -193,6 +245,17 @@ fn a_tls_cluster_computes_and_refuses_members_without_the_cluster_s_certificate(
     client.wait_for_workers(2, JOIN_TIMEOUT).unwrap();
     let info = client.cluster_info().unwrap();
     assert!(info.workers.iter().all(|w| w.data_address.starts_with("tls://")), "{info:?}");
+    // The dashboard is HTTPS with the cluster's certificate; browsers need none of their own.
+    assert!(cluster.dashboard.starts_with("https://"), "{}", cluster.dashboard);
+    let (code, body) = https_get(&cluster, &tls.ca, "/api/v1/status");
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["cluster"]["workers"].as_array().unwrap().len(),
+        2
+    );
+    let authority = cluster.dashboard.trim_start_matches("https://").trim_end_matches('/');
+    let plain = exchange(std::net::TcpStream::connect(authority).unwrap(), authority, "GET", "/", &[], "");
+    assert!(!plain.unwrap_or_default().starts_with("HTTP/"), "plain HTTP answered by a TLS dashboard");
     // Blocks move between workers and to the client over TLS.
     let local = pipeline(5).compute_with(&Client::local_with(2, None).unwrap().with_progress(false)).unwrap();
     assert_eq!(pipeline(5).compute_with(&client).unwrap(), local);
@@ -453,21 +516,43 @@ fn a_broadcast_value_lands_on_every_worker_and_outlives_its_first_holder() {
         assert!(start.elapsed() < JOIN_TIMEOUT, "not on every worker: {:?}", client.cluster_info());
         std::thread::sleep(Duration::from_millis(20));
     }
-    let finished = wait_for_status(&cluster, "the scatter", |s| s["finished_total"].as_u64() == Some(1));
     // Two of the three workers die, the first holder among them whichever it was: the
-    // last copy serves the value, which is never computed again.
-    for worker in &mut cluster.workers[..2] {
-        worker.kill().unwrap();
-        worker.wait().unwrap();
-    }
-    client.wait_for_workers(1, JOIN_TIMEOUT).unwrap();
-    while client.cluster_info().unwrap().workers.len() != 1 {
-        assert!(start.elapsed() < JOIN_TIMEOUT, "the dead workers were not noticed");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    // last copy serves the value (nothing could compute it again).
+    cluster.kill_workers(0..2, &client);
     assert_eq!(*client.gather(&futures).unwrap()[0], value);
+    drop(futures);
+    cluster.wait_until_idle(&client);
+}
+
+#[test]
+fn scattered_values_go_straight_to_the_workers_and_one_lost_with_its_worker_fails() {
+    let mut cluster = Cluster::start(2);
+    let client = cluster.client();
+    client.wait_for_workers(2, JOIN_TIMEOUT).unwrap();
+    let values: Vec<tessera::Value> = (0..4).map(|i| tessera::Value::Json(serde_json::json!({ "i": i }))).collect();
+    let futures = client.scatter(values.clone()).unwrap();
+    let held: Vec<u64> = client.cluster_info().unwrap().workers.iter().map(|w| w.held_keys).collect();
+    assert_eq!(held, [2, 2], "one value per worker thread in turn");
     let status = wait_for_status(&cluster, "the status", |_| true);
-    assert_eq!(status["finished_total"], finished["finished_total"], "recomputed: {status}");
+    assert_eq!(status["finished_total"], 0, "no task ran to put them there: {status}");
+    let gathered: Vec<tessera::Value> = client.gather(&futures).unwrap().iter().map(|v| (**v).clone()).collect();
+    assert_eq!(gathered, values);
+
+    cluster.kill_workers(1..2, &client);
+    let (mut kept, mut lost) = (0, 0);
+    for (future, value) in futures.iter().zip(&values) {
+        match future.result() {
+            Ok(v) => {
+                assert_eq!(*v, *value);
+                kept += 1;
+            }
+            Err(e) => {
+                assert!(e.to_string().contains("is gone"), "{e}");
+                lost += 1;
+            }
+        }
+    }
+    assert_eq!((kept, lost), (2, 2), "w1's two values are lost, w0's are served");
     drop(futures);
     cluster.wait_until_idle(&client);
 }

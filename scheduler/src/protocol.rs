@@ -117,6 +117,16 @@ pub enum Event {
         /// The worker that now holds a copy too.
         to: WorkerId,
     },
+    /// A client stored values on a worker itself (a scatter) and wants them: they are
+    /// in memory there from now on, with no task to compute them again.
+    ValuesScattered {
+        /// The client.
+        client: ClientId,
+        /// The worker holding them.
+        worker: WorkerId,
+        /// Each value's key and size in bytes.
+        values: Vec<(Key, u64)>,
+    },
     /// A client no longer wants these keys.
     KeysReleased {
         /// The client.

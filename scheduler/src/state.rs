@@ -23,6 +23,10 @@
 //! copy is, a released value is released on every holder, and losing a holder loses
 //! the value only when no replica is left.
 //!
+//! A scattered value (`ValuesScattered`) enters in memory on the worker the client
+//! put it on, wanted by that client. No task computes it: once lost with its holders,
+//! or released while a kept task still depends on it, it errs when needed again.
+//!
 //! A worker that cannot get a task's inputs (`InputsMissing`) has those copies
 //! forgotten and the task queued again, without counting it as a kill.
 //!
@@ -96,6 +100,8 @@ struct Task {
     nbytes: u64,
     wanted_by: Vec<ClientId>,
     failure: Option<Box<Failure>>,
+    /// A value a client put on a worker: nothing can compute it again.
+    scattered: bool,
 }
 
 /// A task's edges: its distinct dependencies and the live tasks depending on it. Each
@@ -197,6 +203,7 @@ impl State {
             Event::InputsMissing { worker, key, missing } => self.inputs_missing(worker, key, missing, out),
             Event::ValueMoved { key, from, to } => self.value_moved(key, from, to, out),
             Event::ValueReplicated { key, to } => self.value_replicated(key, to, out),
+            Event::ValuesScattered { client, worker, values } => self.scattered(client, worker, values, out),
             Event::KeysReleased { client, keys } => self.release_keys(client, keys),
             Event::TaskReturned { worker, key } => self.task_returned(worker, key, out),
         }
@@ -502,6 +509,39 @@ impl State {
         }
     }
 
+    fn scattered(&mut self, client: ClientId, worker: WorkerId, values: Vec<(Key, u64)>, out: &mut Vec<Command>) {
+        if !self.workers.contains(worker) {
+            for (key, _) in values {
+                let message = format!("the worker holding the scattered value {key} left before it was registered");
+                out.push(Command::Erred { client, key, message });
+            }
+            return;
+        }
+        let generation = self.generation;
+        self.generation = self.generation.wrapping_add(1);
+        let mut known = Vec::new();
+        for (key, nbytes) in values {
+            if self.ids.contains_key(&key) {
+                // Already known (scattered twice): the scheduler's copy stands.
+                out.push(Command::Release { worker, key: key.clone() });
+                known.push(key);
+                continue;
+            }
+            let id = self.alloc(key, Priority::new(generation, 0));
+            let task = &mut self.tasks[id.ix()];
+            task.state = Memory;
+            task.worker = Some(worker);
+            task.nbytes = nbytes;
+            task.scattered = true;
+            task.wanted_by.push(client);
+            out.push(Command::Ready { client, key: Key::clone(&task.key) });
+            self.recheck.push(id);
+        }
+        if !known.is_empty() {
+            self.submit(client, Vec::new(), known, out);
+        }
+    }
+
     fn release_keys(&mut self, client: ClientId, keys: Vec<Key>) {
         for key in keys {
             let Some(&id) = self.ids.get(&key) else { continue };
@@ -577,6 +617,17 @@ impl State {
     /// Released → Waiting (or Queued, or Erred if a dependency erred): claims its
     /// dependencies, which become needed in turn.
     fn start_waiting(&mut self, id: TaskId, out: &mut Vec<Command>) {
+        let task = &self.tasks[id.ix()];
+        if task.scattered {
+            let message = format!(
+                "the scattered value {} is gone (its workers left, or it was released) and nothing can compute \
+                 it again; scatter it again",
+                task.key
+            );
+            let for_dependents = format!("dependency {} failed: {message}", task.key);
+            self.fail(id, message.into(), for_dependents.into(), out);
+            return;
+        }
         let (missing, failed) = self.missing_deps(id);
         if let Some(failed) = failed {
             self.fail_after(id, failed, out);
@@ -817,6 +868,7 @@ impl State {
             nbytes: 0,
             wanted_by: Vec::new(),
             failure: None,
+            scattered: false,
         }
     }
 

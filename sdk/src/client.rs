@@ -48,6 +48,19 @@ pub(crate) trait Engine: Send + Sync {
     ///
     /// [`Op::Held`]: tessera_core::Op::Held
     fn submit(&self, graph: Graph, keys: &[Key]) -> Result<(Ticket, Receiver<News>)>;
+    /// Puts `values` on the engine under their keys and wants them, as [`submit`]
+    /// wants computed keys. By default they are submitted as literal tasks; a cluster
+    /// sends them straight to its workers instead.
+    ///
+    /// [`submit`]: Engine::submit
+    fn scatter(&self, values: Vec<(Key, Arc<Value>)>) -> Result<(Ticket, Receiver<News>)> {
+        let keys: Vec<Key> = values.iter().map(|(k, _)| k.clone()).collect();
+        let mut graph = Graph::new();
+        for (key, value) in values {
+            graph.insert(key, tessera_core::Task::new(tessera_core::Op::Literal(value), vec![]));
+        }
+        self.submit(graph, &keys)
+    }
     /// Asks again for `keys` of `ticket` whose values could not be fetched (their holder
     /// died): the engine recomputes them and sends news again.
     fn resubmit(&self, ticket: Ticket, keys: &[Key]) -> Result<()>;
@@ -225,6 +238,11 @@ impl Client {
         let graph = self.adopt_held(graph)?.without_held().with_options(self.retries, &self.resources);
         let tasks = graph.len() as u64;
         Ok((Batch::submit(self.engine.clone(), graph, keys)?, tasks))
+    }
+
+    /// Puts `values` on the engine under their keys, kept while the batch lives.
+    pub(crate) fn scatter_keys(&self, values: Vec<(Key, Arc<Value>)>) -> Result<Arc<Batch>> {
+        Batch::scatter(self.engine.clone(), values)
     }
 }
 

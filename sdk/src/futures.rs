@@ -45,6 +45,12 @@ impl Batch {
         Ok(Arc::new(Batch { engine, ticket, news, known: Mutex::default() }))
     }
 
+    /// Puts `values` on the engine under their keys.
+    pub(crate) fn scatter(engine: Arc<dyn Engine>, values: Vec<(Key, Arc<Value>)>) -> Result<Arc<Batch>> {
+        let (ticket, news) = engine.scatter(values)?;
+        Ok(Arc::new(Batch { engine, ticket, news, known: Mutex::default() }))
+    }
+
     fn known(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Result<Location>>> {
         self.known.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -263,11 +269,18 @@ impl Client {
         self.submit_all(&calls)
     }
 
-    /// Puts values on the engine (on workers, for a cluster) and returns their futures,
-    /// to pass to later work without sending the data again.
+    /// Puts values on the engine and returns their futures, to pass to later work
+    /// without sending the data again. On a cluster the client sends each value straight
+    /// to a worker (round robin over the workers' threads); nothing can compute a
+    /// scattered value again, so one lost with its workers fails its future (unless it
+    /// was [broadcast](Client::broadcast) or [replicated](Client::replicate)).
     pub fn scatter(&self, values: impl IntoIterator<Item = Value>) -> Result<Vec<Future>> {
-        let literals: Vec<Delayed> = values.into_iter().map(delayed::value).collect();
-        self.submit_all(&literals)
+        let name = crate::array::layer_name("scatter");
+        let values: Vec<(Key, Arc<Value>)> =
+            values.into_iter().enumerate().map(|(i, v)| (Key::new(name.clone(), [i as u64]), Arc::new(v))).collect();
+        let keys: Vec<Key> = values.iter().map(|(k, _)| k.clone()).collect();
+        let batch = self.scatter_keys(values)?;
+        Ok(keys.into_iter().map(|key| Future { batch: batch.clone(), key }).collect())
     }
 
     /// Puts values on every worker (Dask's `scatter(..., broadcast=True)`): scattered,

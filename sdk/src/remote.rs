@@ -2,7 +2,8 @@
 //! workers in other processes, reached over TCP.
 //!
 //! A submission sends its graph to the scheduler, which answers `Ready` (or `Erred`)
-//! per wanted key; values are fetched straight from the workers holding them. A
+//! per wanted key; values are fetched straight from the workers holding them, and
+//! scattered values are sent straight to workers (the scheduler only hears where). A
 //! background task reads the scheduler's replies and hands each to every submission
 //! (ticket) wanting that key, so one client can run many computations and hold many
 //! futures at once. The scheduler sees one client per connection: a key is released
@@ -18,7 +19,7 @@ use tessera_core::wire::fetch::Peers;
 use tessera_core::wire::transport::{Connection, Tls};
 use tessera_core::wire::{
     ClientMessage, ClientReply, ClusterInfo, Coordinate, Coordinated, Hello, ModuleBytes, PROTOCOL_VERSION, Role,
-    TaskRecord, frame,
+    TaskRecord, WorkerSummary, frame,
 };
 use tessera_core::{Error, Graph, Key, Op, Result, Value};
 use tokio::sync::mpsc::{self, UnboundedSender};
@@ -33,6 +34,19 @@ struct Registry {
 }
 
 impl Registry {
+    /// A new ticket wanting `keys`, with the receiver of their news.
+    fn open(&mut self, keys: &[Key]) -> (Ticket, Receiver<News>) {
+        let (news, receiver) = unbounded();
+        let ticket = self.next_ticket;
+        self.next_ticket += 1;
+        let wanted: HashSet<Key> = keys.iter().cloned().collect();
+        for key in &wanted {
+            self.by_key.entry(key.clone()).or_default().push(ticket);
+        }
+        self.tickets.insert(ticket, (news, wanted));
+        (ticket, receiver)
+    }
+
     /// Sends news of `key` to every ticket wanting it.
     fn announce(&self, key: &Key, result: &Result<Location>) {
         for ticket in self.by_key.get(key).into_iter().flatten() {
@@ -239,21 +253,40 @@ impl RemoteEngine {
 impl Engine for RemoteEngine {
     fn submit(&self, graph: Graph, keys: &[Key]) -> Result<(Ticket, Receiver<News>)> {
         let modules = self.modules_to_upload(&graph)?;
-        let (news, receiver) = unbounded();
-        let ticket = {
-            let mut registry = self.registry();
-            let ticket = registry.next_ticket;
-            registry.next_ticket += 1;
-            let wanted: HashSet<Key> = keys.iter().cloned().collect();
-            for key in &wanted {
-                registry.by_key.entry(key.clone()).or_default().push(ticket);
-            }
-            registry.tickets.insert(ticket, (news, wanted));
-            ticket
-        };
+        let (ticket, receiver) = self.registry().open(keys);
         let tasks = graph.into_tasks().into_iter().collect();
         self.send(ClientMessage::Submit { tasks, wanted: keys.to_vec(), modules })?;
         Ok((ticket, receiver))
+    }
+
+    /// Sends the values straight to the workers, round robin over their threads, then
+    /// tells the scheduler where they are. Values stored before a worker failed to take
+    /// its share are registered and released again, so none is left behind.
+    fn scatter(&self, values: Vec<(Key, Arc<Value>)>) -> Result<(Ticket, Receiver<News>)> {
+        let keys: Vec<Key> = values.iter().map(|(k, _)| k.clone()).collect();
+        let shares = share_out(&self.cluster_info()?.workers, values)?;
+        let stored = self.runtime.block_on(::futures::future::join_all(shares.into_iter().map(|(holder, values)| {
+            let peers = self.peers.clone();
+            async move {
+                let sizes: Vec<(Key, u64)> = values.iter().map(|(k, v)| (k.clone(), v.nbytes() as u64)).collect();
+                peers.put(&holder, values).await.map(|()| (holder, sizes))
+            }
+        })));
+        let (ticket, receiver) = self.registry().open(&keys);
+        let mut failure = None;
+        for result in stored {
+            match result {
+                Ok((holder, values)) => self.send(ClientMessage::Scattered { holder, values })?,
+                Err(e) => failure = Some(e),
+            }
+        }
+        match failure {
+            Some(e) => {
+                self.close(ticket);
+                Err(e)
+            }
+            None => Ok((ticket, receiver)),
+        }
     }
 
     fn resubmit(&self, _ticket: Ticket, keys: &[Key]) -> Result<()> {
@@ -346,6 +379,26 @@ impl Engine for RemoteEngine {
     }
 }
 
+/// Values with their keys, as scattered.
+type Values = Vec<(Key, Arc<Value>)>;
+
+/// Deals `values` out to `workers` by data address, one per worker thread in turn (as
+/// Dask's scatter does), so each worker gets a share proportional to its threads.
+fn share_out(workers: &[WorkerSummary], values: Vec<(Key, Arc<Value>)>) -> Result<HashMap<String, Values>> {
+    let max_threads = workers.iter().map(|w| w.nthreads).max().unwrap_or(0);
+    let seats: Vec<&str> = (0..max_threads)
+        .flat_map(|round| workers.iter().filter(move |w| w.nthreads > round).map(|w| w.data_address.as_str()))
+        .collect();
+    if seats.is_empty() && !values.is_empty() {
+        return Err(Error::Connection("no worker is connected to take the scattered values".into()));
+    }
+    let mut shares: HashMap<String, Values> = HashMap::new();
+    for (i, value) in values.into_iter().enumerate() {
+        shares.entry(seats[i % seats.len()].to_string()).or_default().push(value);
+    }
+    Ok(shares)
+}
+
 /// The bytes of a component loaded in this process, by sha256 (none without the
 /// `local` feature, which is what loads components).
 #[cfg(feature = "local")]
@@ -358,4 +411,32 @@ fn module_bytes(sha256: &str) -> Option<Arc<Vec<u8>>> {
 #[cfg(not(feature = "local"))]
 fn module_bytes(_sha256: &str) -> Option<Arc<Vec<u8>>> {
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn worker(address: &str, nthreads: u32) -> WorkerSummary {
+        WorkerSummary {
+            name: address.into(),
+            data_address: address.into(),
+            nthreads,
+            held_keys: 0,
+            metrics: Default::default(),
+        }
+    }
+
+    #[test]
+    fn scattered_values_are_dealt_out_per_worker_thread() {
+        let values: Vec<(Key, Arc<Value>)> =
+            (0..5).map(|i| (Key::new("s", [i]), Arc::new(Value::Json(serde_json::json!(i))))).collect();
+        let shares = share_out(&[worker("a", 2), worker("b", 1)], values.clone()).unwrap();
+        let indices = |w: &str| shares[w].iter().map(|(k, _)| k.index[0]).collect::<Vec<_>>();
+        assert_eq!(indices("a"), [0, 2, 3], "a has two threads: two seats in every round of three");
+        assert_eq!(indices("b"), [1, 4]);
+        let err = share_out(&[], values).unwrap_err().to_string();
+        assert!(err.contains("no worker"), "{err}");
+        assert!(share_out(&[], Vec::new()).unwrap().is_empty());
+    }
 }

@@ -1,5 +1,5 @@
-//! [`Peers`]: fetching values from workers' data ports, as workers fetch task inputs
-//! and clients gather results.
+//! [`Peers`]: talking to workers' data ports, as workers fetch task inputs, clients
+//! gather results and clients scatter values.
 
 use crate::error::{Error, Result};
 use crate::key::Key;
@@ -28,22 +28,38 @@ impl Peers {
     /// The values of `keys` from the worker at `address`; an error names a key it does
     /// not hold.
     pub async fn fetch(&self, address: &str, keys: Vec<Key>) -> Result<Vec<(Key, Arc<Value>)>> {
+        match self.exchange(address, DataRequest::Get { keys }).await? {
+            DataReply::Values(values) => values
+                .into_iter()
+                .map(|(key, value)| match value {
+                    Some(v) => Ok((key, v)),
+                    None => Err(Error::Connection(format!("the worker at {address} does not hold {key}"))),
+                })
+                .collect(),
+            DataReply::Stored => Err(Error::Connection(format!("the worker at {address} answered out of turn"))),
+        }
+    }
+
+    /// Stores `values` on the worker at `address` (a client's scatter); returns once the
+    /// worker holds them.
+    pub async fn put(&self, address: &str, values: Vec<(Key, Arc<Value>)>) -> Result<()> {
+        match self.exchange(address, DataRequest::Put { values }).await? {
+            DataReply::Stored => Ok(()),
+            DataReply::Values(_) => Err(Error::Connection(format!("the worker at {address} answered out of turn"))),
+        }
+    }
+
+    /// Sends one request to the worker at `address` and reads its reply; a connection
+    /// that fails is dropped, to be opened again next time.
+    async fn exchange(&self, address: &str, request: DataRequest) -> Result<DataReply> {
         let connection = self.connection(address).await?;
         let mut stream = connection.lock().await;
-        let result = exchange(&mut stream, keys).await;
+        let result = exchange(&mut stream, request).await;
         if result.is_err() {
             drop(stream);
             self.connections.lock().await.remove(address);
         }
-        let reply = result.map_err(|e| Error::Connection(format!("fetching from {address}: {e}")))?;
-        reply
-            .values
-            .into_iter()
-            .map(|(key, value)| match value {
-                Some(v) => Ok((key, v)),
-                None => Err(Error::Connection(format!("the worker at {address} does not hold {key}"))),
-            })
-            .collect()
+        result.map_err(|e| Error::Connection(format!("talking to the worker at {address}: {e}")))
     }
 
     async fn connection(&self, address: &str) -> Result<Arc<Mutex<Connection>>> {
@@ -60,8 +76,8 @@ impl Peers {
     }
 }
 
-async fn exchange(stream: &mut Connection, keys: Vec<Key>) -> Result<DataReply> {
-    frame::write(stream, &vec![DataRequest::Get { keys }]).await?;
+async fn exchange(stream: &mut Connection, request: DataRequest) -> Result<DataReply> {
+    frame::write(stream, &vec![request]).await?;
     let replies: Vec<DataReply> = frame::read(stream, &mut Vec::new())
         .await?
         .ok_or_else(|| Error::Connection("the worker closed the connection".into()))?;

@@ -126,7 +126,10 @@ mod tests {
         let sender = tokio::spawn(send_batches(a, rx));
         let (mut r, mut buf, mut seen) = (b, Vec::new(), Vec::new());
         while let Some(batch) = read::<_, Vec<DataRequest>>(&mut r, &mut buf).await.unwrap() {
-            seen.extend(batch.into_iter().map(|DataRequest::Get { keys }| keys[0].index[0]));
+            for request in batch {
+                let DataRequest::Get { keys } = request else { panic!("only gets were sent: {request:?}") };
+                seen.push(keys[0].index[0]);
+            }
         }
         sender.await.unwrap().unwrap();
         assert_eq!(seen, (0..1000).collect::<Vec<_>>());

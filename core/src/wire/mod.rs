@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// Bumped whenever a message changes shape; peers of another version are refused.
-pub const PROTOCOL_VERSION: u32 = 4;
+pub const PROTOCOL_VERSION: u32 = 5;
 
 /// The first message on every connection.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -125,6 +125,16 @@ pub enum ClientMessage {
     },
     /// Asks for the recently finished tasks (answered with [`ClientReply::TaskStream`]).
     TaskStream,
+    /// The client stored these values on the worker whose data address is `holder`
+    /// ([`DataRequest::Put`], for `scatter`) and wants them kept there: each is answered
+    /// `Ready` like a computed key. Nothing can compute them again, so a value lost with
+    /// its workers errs.
+    Scattered {
+        /// The worker holding them.
+        holder: String,
+        /// Each value's key and size in bytes.
+        values: Vec<(Key, u64)>,
+    },
 }
 
 /// One finished task, for task streams and performance reports.
@@ -324,19 +334,27 @@ pub struct WorkerMetrics {
 /// A request to a worker's data port.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum DataRequest {
-    /// Send the values of these keys.
+    /// Send the values of these keys (answered with [`DataReply::Values`]).
     Get {
         /// The keys.
         keys: Vec<Key>,
     },
+    /// Keep these values (a client's `scatter`; answered with [`DataReply::Stored`] once
+    /// they are in the worker's store). Only clients may put values.
+    Put {
+        /// The keys with their values.
+        values: Vec<(Key, Arc<Value>)>,
+    },
 }
 
-/// A worker's answer to [`DataRequest::Get`]: each requested key with its value, or
-/// `None` when the worker does not hold it.
+/// A worker's answer to a [`DataRequest`].
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct DataReply {
-    /// The values, in request order.
-    pub values: Vec<(Key, Option<Arc<Value>>)>,
+pub enum DataReply {
+    /// Each requested key with its value, in request order, or `None` when the worker
+    /// does not hold it.
+    Values(Vec<(Key, Option<Arc<Value>>)>),
+    /// The values put are stored.
+    Stored,
 }
 
 /// Compares a presented token with the expected one in time independent of where they

@@ -51,11 +51,16 @@ impl TlsFiles {
     }
 }
 
-/// A loaded TLS identity: accepts and opens mutually authenticated connections.
+/// An accepted HTTPS connection.
+pub type HttpsStream = tokio_rustls::server::TlsStream<TcpStream>;
+
+/// A loaded TLS identity: accepts and opens mutually authenticated connections, and
+/// serves HTTPS to browsers (which present no certificate).
 #[derive(Clone)]
 pub struct Tls {
     acceptor: TlsAcceptor,
     connector: TlsConnector,
+    https: TlsAcceptor,
 }
 
 impl std::fmt::Debug for Tls {
@@ -93,13 +98,31 @@ impl Tls {
             .with_client_cert_verifier(verifier)
             .with_single_cert(chain.clone(), key.clone_key())
             .map_err(bad_identity)?;
+        let mut https = ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(bad_identity)?
+            .with_no_client_auth()
+            .with_single_cert(chain.clone(), key.clone_key())
+            .map_err(bad_identity)?;
+        https.alpn_protocols = vec![b"http/1.1".to_vec()];
         let client = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(bad_identity)?
             .with_root_certificates(roots)
             .with_client_auth_cert(chain, key)
             .map_err(bad_identity)?;
-        Ok(Tls { acceptor: TlsAcceptor::from(Arc::new(server)), connector: TlsConnector::from(Arc::new(client)) })
+        Ok(Tls {
+            acceptor: TlsAcceptor::from(Arc::new(server)),
+            connector: TlsConnector::from(Arc::new(client)),
+            https: TlsAcceptor::from(Arc::new(https)),
+        })
+    }
+
+    /// Completes the server side of an HTTPS handshake (the dashboard's): the same
+    /// certificate as the cluster's connections, but no client certificate asked for,
+    /// since browsers have none. The HTTP API checks the token where it matters.
+    pub async fn accept_https(&self, stream: TcpStream) -> io::Result<HttpsStream> {
+        self.https.accept(stream).await
     }
 }
 

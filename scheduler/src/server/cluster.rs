@@ -38,6 +38,9 @@ const MIN_STEAL_TASK_S: f64 = 0.005;
 /// How long a shutting-down scheduler waits for its workers to leave.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
+/// The id given to a worker that is not connected (ids count up from 1).
+const GONE: WorkerId = WorkerId(u32::MAX);
+
 /// Assumed run time of a task before any has been measured (as Dask's default).
 const UNKNOWN_TASK_DURATION_S: f64 = 0.5;
 
@@ -305,9 +308,7 @@ impl Cluster {
                         self.event(Event::ValueReplicated { key, to: id });
                         continue;
                     }
-                    let from =
-                        self.workers.iter().find(|(_, w)| w.info.data_address == from_address).map(|(id, _)| *id);
-                    if let Some(from) = from {
+                    if let Some(from) = self.worker_at(&from_address) {
                         if let Some(w) = self.workers.get_mut(&from) {
                             w.copying.remove(&key);
                         }
@@ -361,6 +362,15 @@ impl Cluster {
                     });
                 }
                 self.event(Event::KeysReleased { client: id, keys });
+            }
+            ClientMessage::Scattered { holder, values } => {
+                if let Some(client) = self.clients.get_mut(&id) {
+                    client.wanted.extend(values.iter().map(|(k, _)| k.clone()));
+                }
+                // The values of a worker that left are erred by the state machine,
+                // which knows no worker `GONE`.
+                let worker = self.worker_at(&holder).unwrap_or(GONE);
+                self.event(Event::ValuesScattered { client: id, worker, values });
             }
             ClientMessage::Shutdown => self.shutdown(),
             ClientMessage::Replicate { keys } => self.replicate(keys),
@@ -613,6 +623,11 @@ impl Cluster {
                 self.tasks.remove(&key);
             }
         }
+    }
+
+    /// The worker whose data port listens at `address`.
+    fn worker_at(&self, address: &str) -> Option<WorkerId> {
+        self.workers.iter().find(|(_, w)| w.info.data_address == address).map(|(id, _)| *id)
     }
 
     fn holder_address(&self, key: &Key) -> Option<String> {

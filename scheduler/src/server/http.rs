@@ -1,5 +1,6 @@
 //! The scheduler's HTTP side (axum): the dashboard page, the JSON API behind it,
-//! Prometheus metrics, and the hooks an autoscaler uses.
+//! Prometheus metrics, and the hooks an autoscaler uses. A TLS cluster serves it over
+//! HTTPS with the scheduler's certificate ([`HttpsListener`]).
 //!
 //! | route | what |
 //! |---|---|
@@ -17,10 +18,13 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use std::fmt::Write;
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tessera_core::wire::token_matches;
+use tessera_core::wire::transport::{HttpsStream, Tls};
 use tokio::net::TcpListener;
-use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::mpsc::{self, UnboundedSender};
 use tokio::sync::oneshot;
 
 /// What every handler shares: the way into the cluster loop and the token.
@@ -30,8 +34,12 @@ struct Api {
     token: Arc<str>,
 }
 
-/// Serves the dashboard and API on `listener` until the process ends.
-pub(crate) async fn serve(listener: TcpListener, inbound: UnboundedSender<Inbound>, token: Arc<str>) {
+/// How long a browser may take over its TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves the dashboard and API on `listener` (HTTPS with `tls`) until the process
+/// ends.
+pub(crate) async fn serve(listener: TcpListener, inbound: UnboundedSender<Inbound>, token: Arc<str>, tls: Option<Tls>) {
     let app = Router::new()
         .route("/", get(dashboard))
         .route("/api/v1/status", get(status))
@@ -39,8 +47,59 @@ pub(crate) async fn serve(listener: TcpListener, inbound: UnboundedSender<Inboun
         .route("/api/v1/retire-workers", post(retire_workers))
         .route("/metrics", get(metrics))
         .with_state(Api { inbound, token });
-    if let Err(e) = axum::serve(listener, app).await {
+    let served = match tls {
+        None => axum::serve(listener, app).await,
+        Some(tls) => axum::serve(HttpsListener::new(listener, tls), app).await,
+    };
+    if let Err(e) = served {
         tracing::error!("the dashboard server stopped: {e}");
+    }
+}
+
+/// Connections of a TCP listener after their TLS handshake. Handshakes run on their
+/// own tasks, so a slow or silent client never holds up the others.
+struct HttpsListener {
+    local_addr: SocketAddr,
+    handshaken: mpsc::Receiver<(HttpsStream, SocketAddr)>,
+}
+
+impl HttpsListener {
+    fn new(listener: TcpListener, tls: Tls) -> Self {
+        let local_addr = listener.local_addr().expect("a bound listener has an address");
+        let (ready, handshaken) = mpsc::channel(64);
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, peer)) = listener.accept().await else { continue };
+                let (tls, ready) = (tls.clone(), ready.clone());
+                tokio::spawn(async move {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept_https(stream)).await {
+                        Ok(Ok(stream)) => {
+                            let _ = ready.send((stream, peer)).await;
+                        }
+                        Ok(Err(e)) => tracing::debug!(%peer, "dashboard TLS handshake failed: {e}"),
+                        Err(_) => tracing::debug!(%peer, "dashboard TLS handshake timed out"),
+                    }
+                });
+            }
+        });
+        HttpsListener { local_addr, handshaken }
+    }
+}
+
+impl axum::serve::Listener for HttpsListener {
+    type Io = HttpsStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.handshaken.recv().await {
+            Some(connection) => connection,
+            // The accepting task never ends while the listener lives.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        Ok(self.local_addr)
     }
 }
 

@@ -42,7 +42,8 @@ pub struct SchedulerConfig {
 }
 
 /// Serves clients and workers on `listener`, and the dashboard and HTTP API on
-/// `dashboard` when given, until a client shuts the cluster down.
+/// `dashboard` when given (over HTTPS when the cluster uses TLS), until a client shuts
+/// the cluster down.
 pub async fn serve(listener: TcpListener, dashboard: Option<TcpListener>, config: SchedulerConfig) -> Result<()> {
     let (inbound, mut events) = mpsc::unbounded_channel::<Inbound>();
     let (stop, mut stopped) = tokio::sync::oneshot::channel();
@@ -64,7 +65,7 @@ pub async fn serve(listener: TcpListener, dashboard: Option<TcpListener>, config
     });
     let token: Arc<str> = config.token.into();
     if let Some(dashboard) = dashboard {
-        tokio::spawn(http::serve(dashboard, inbound.clone(), token.clone()));
+        tokio::spawn(http::serve(dashboard, inbound.clone(), token.clone(), config.tls.clone()));
     }
     let next_id = Arc::new(AtomicU32::new(1));
     loop {

@@ -513,3 +513,55 @@ fn a_task_given_back_runs_on_another_worker() {
     assert_eq!(h.step(Event::TaskReturned { worker: A, key: k("c") }), vec![], "not on A any more: ignored");
     assert_eq!(h.finish(B, "c", 8), vec![ready(C1, "c")]);
 }
+
+fn scatter(h: &mut Harness, client: ClientId, worker: WorkerId, names: &[&str]) -> Vec<Command> {
+    h.step(Event::ValuesScattered { client, worker, values: names.iter().map(|n| (k(n), 16)).collect() })
+}
+
+#[test]
+fn scattered_values_are_in_memory_where_they_were_put_and_feed_tasks_there() {
+    let mut h = Harness::new(&[(A, 1), (B, 1)]);
+    assert_eq!(scatter(&mut h, C1, B, &["x", "y"]), vec![ready(C1, "x"), ready(C1, "y")]);
+    assert_eq!(h.state("x"), Some(TaskState::Memory));
+    assert_eq!(h.0.who_has(&k("x")).collect::<Vec<_>>(), [B]);
+    assert_eq!(h.submit(C1, vec![spec("s", &["x", "y"])], &["s"]), vec![exec(B, "s")], "runs by its inputs");
+    assert_eq!(h.finish(B, "s", 8), vec![ready(C1, "s")], "x and y stay: the client wants them");
+    assert_eq!(h.release(C1, &["x"]), vec![release(B, "x")], "kept as a spec: s depends on it");
+    let out = h.release(C1, &["s", "y"]);
+    assert_eq!(out, vec![release(B, "y"), release(B, "s"), forget("s"), forget("y"), forget("x")]);
+    assert_eq!(h.0.task_count(), 0);
+}
+
+#[test]
+fn a_lost_scattered_value_errs_with_its_dependents_instead_of_running() {
+    let mut h = Harness::new(&[(A, 1), (B, 1)]);
+    scatter(&mut h, C1, A, &["x"]);
+    h.submit(C1, vec![spec("s", &["x"]), spec("t", &["s"])], &["t"]);
+    h.finish(A, "s", 8);
+    assert_eq!(h.state("t"), Some(TaskState::Processing));
+    let out = h.step(Event::WorkerRemoved { worker: A });
+    assert!(executed(&out).is_empty(), "nothing can compute x again: {out:?}");
+    let failures = erred(&out);
+    assert_eq!(failures.len(), 2, "x and t, both wanted by C1: {out:?}");
+    assert!(failures.iter().all(|(_, _, m)| m.contains("scattered value x is gone")), "{failures:?}");
+    assert_eq!(h.state("t"), Some(TaskState::Erred));
+    // A replica would have kept it.
+    scatter(&mut h, C2, B, &["z"]);
+    h.step(Event::WorkerAdded { worker: A, nthreads: 1, resources: Vec::new() });
+    h.step(Event::ValueReplicated { key: k("z"), to: A });
+    assert!(h.step(Event::WorkerRemoved { worker: B }).is_empty());
+    assert_eq!(h.0.who_has(&k("z")).collect::<Vec<_>>(), [A]);
+}
+
+#[test]
+fn scattering_to_a_departed_worker_or_a_known_key_keeps_one_consistent_copy() {
+    let mut h = Harness::new(&[(A, 1)]);
+    let out = scatter(&mut h, C1, B, &["x"]);
+    assert_eq!(erred(&out).len(), 1, "B is not a worker: {out:?}");
+    assert_eq!(h.state("x"), None);
+    scatter(&mut h, C1, A, &["x"]);
+    h.step(Event::WorkerAdded { worker: B, nthreads: 1, resources: Vec::new() });
+    assert_eq!(scatter(&mut h, C2, B, &["x"]), vec![release(B, "x"), ready(C2, "x")], "the first copy stands");
+    assert_eq!(h.0.who_has(&k("x")).collect::<Vec<_>>(), [A]);
+    assert_eq!(h.release(C1, &["x"]), vec![], "C2 wants it too");
+}

@@ -1,12 +1,12 @@
 //! A worker's data port: [`serve`] answers requests for values in its [`Store`] from
-//! other workers fetching task inputs and from clients gathering results (both with
-//! [`Peers`](tessera_core::wire::fetch::Peers)).
+//! other workers fetching task inputs and from clients gathering results, and stores
+//! the values clients scatter (all through [`Peers`](tessera_core::wire::fetch::Peers)).
 
 use super::store::Store;
 use std::sync::Arc;
 use tessera_core::wire::transport::{Connection, Tls};
 use tessera_core::wire::{DataReply, DataRequest, Role, frame};
-use tessera_core::{Error, Result};
+use tessera_core::{Error, Key, Result, Value};
 use tokio::net::{TcpListener, TcpStream};
 
 /// Answers data requests on `listener` from holders of `token` (over TLS with `tls`),
@@ -28,30 +28,36 @@ pub async fn serve(listener: TcpListener, store: Arc<Store>, token: Arc<str>, tl
 
 async fn answer(stream: TcpStream, tls: Option<&Tls>, store: &Store, token: &str, id: u32) -> Result<()> {
     let mut stream = Connection::accept(stream, tls).await?;
-    match frame::admit(&mut stream, token, id).await? {
-        Role::Client | Role::Peer => {}
-        Role::Worker(_) => return Err(Error::Connection("a worker tried to join another worker".into())),
+    let role = frame::admit(&mut stream, token, id).await?;
+    if let Role::Worker(_) = role {
+        return Err(Error::Connection("a worker tried to join another worker".into()));
     }
     let mut buf = Vec::new();
     while let Some(requests) = frame::read::<_, Vec<DataRequest>>(&mut stream, &mut buf).await? {
-        let replies: Vec<DataReply> = requests
-            .into_iter()
-            .map(|DataRequest::Get { keys }| DataReply {
-                values: keys
-                    .into_iter()
-                    .map(|k| {
-                        // An unreadable spilled value is reported as not held: the
-                        // requester reports it missing and the scheduler recomputes it.
-                        let v = store.get(&k).unwrap_or_else(|e| {
-                            tracing::error!("{e}");
-                            None
-                        });
-                        (k, v)
-                    })
-                    .collect(),
-            })
-            .collect();
+        let mut replies = Vec::with_capacity(requests.len());
+        for request in requests {
+            replies.push(match request {
+                DataRequest::Get { keys } => DataReply::Values(keys.into_iter().map(|k| held(store, k)).collect()),
+                DataRequest::Put { values } => {
+                    if !matches!(role, Role::Client) {
+                        return Err(Error::Connection("only clients may put values on a worker".into()));
+                    }
+                    values.into_iter().for_each(|(key, value)| store.insert(key, value));
+                    DataReply::Stored
+                }
+            });
+        }
         frame::write(&mut stream, &replies).await?;
     }
     Ok(())
+}
+
+/// The value of `key` if the store holds it. An unreadable spilled value is reported
+/// as not held: the requester reports it missing and the scheduler recomputes it.
+fn held(store: &Store, key: Key) -> (Key, Option<Arc<Value>>) {
+    let value = store.get(&key).unwrap_or_else(|e| {
+        tracing::error!("{e}");
+        None
+    });
+    (key, value)
 }
