@@ -778,6 +778,20 @@ fn wasm_tasks_run_on_remote_workers() {
     assert_eq!(*remote, *estimate.compute_with(&local).unwrap(), "seeded from task keys, so equal everywhere");
     let value = remote.as_chunk().unwrap().first().unwrap().to_f64();
     assert!((value - std::f64::consts::PI).abs() < 0.02, "π ≈ {value}");
+
+    // A WASM task mapped over scattered blocks, on the workers holding them.
+    let otsu = tessera::wasm::Module::from_file(dir.join("otsu.wasm")).unwrap();
+    let blocks: Vec<ndarray::ArrayD<f64>> =
+        (0..3).map(|i| ndarray::ArrayD::from_shape_fn(vec![4, 5], |ix| (i * 20 + ix[0] * 5 + ix[1]) as f64)).collect();
+    let scattered = client.scatter(blocks.iter().map(|b| tessera::Value::Chunk(tessera::Chunk::from_array(b.clone()))));
+    let scattered = scattered.unwrap();
+    let params = serde_json::json!({ "threshold": 30.0 });
+    let masks = client.map_task(&otsu.task("otsu").unwrap(), &params, scattered.iter().map(|f| f.to_delayed()));
+    let masks = client.gather(&masks.unwrap()).unwrap();
+    for (block, mask) in blocks.iter().zip(&masks) {
+        let expected = tessera::Chunk::from_array(block.mapv(|v| v > 30.0));
+        assert_eq!(mask.as_chunk().unwrap(), &expected);
+    }
 }
 
 #[test]

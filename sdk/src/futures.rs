@@ -254,7 +254,7 @@ impl Client {
     }
 
     /// Calls `f` on every item in parallel, one task per item (a native closure: the
-    /// local engine only; map a WASM task with [`Client::submit_all`] on a cluster).
+    /// local engine only; map a WASM task with [`Client::map_task`] on a cluster).
     pub fn map(
         &self,
         name: &str,
@@ -266,6 +266,20 @@ impl Client {
             .into_iter()
             .map(|item| delayed::apply(name, Op::Native(f.clone()), &[&delayed::value(item)]))
             .collect();
+        self.submit_all(&calls)
+    }
+
+    /// Calls the WASM `task` with `params` on every input in parallel, one task per
+    /// input, on any engine (Dask's `client.map`). Inputs are lazy values: literals
+    /// ([`delayed::value`]) or futures ([`Future::to_delayed`]), such as scattered data.
+    #[cfg(feature = "local")]
+    pub fn map_task(
+        &self,
+        task: &crate::wasm::TaskFn,
+        params: &serde_json::Value,
+        inputs: impl IntoIterator<Item = Delayed>,
+    ) -> Result<Vec<Future>> {
+        let calls: Vec<Delayed> = inputs.into_iter().map(|input| task.call(params, &[&input])).collect();
         self.submit_all(&calls)
     }
 
