@@ -7,9 +7,8 @@
 //!
 //! Each runs on `Client::local()` or, given a scheduler address (token in
 //! `TESSERA_TOKEN`), on that cluster. The timed part is submit → result, run
-//! [`ROUNDS`] times on the local client and once on a cluster (as the Dask side does,
-//! whose distributed rounds take minutes) and reported as the median; every result is
-//! checked against its closed form.
+//! [`ROUNDS`] times and reported as the median; every result is checked against its
+//! closed form.
 
 use std::time::{Duration, Instant};
 use tessera::{Client, DType, Error, Graph, Key, Result, Scalar, Value};
@@ -55,8 +54,8 @@ fn tree(depth: u32) -> (Graph, Key, f64) {
     (graph, Key::new(format!("tree-{depth}"), [0]), (width * (width - 1) / 2) as f64)
 }
 
-/// Runs `merge N` or `tree DEPTH` ([`ROUNDS`] times locally, once on a cluster) and
-/// returns the median seconds; prints the task count and the median time per task.
+/// Runs `merge N` or `tree DEPTH` [`ROUNDS`] times and returns the median seconds;
+/// prints the task count and the median time per task.
 pub fn run(workload: &str, size: u64, scheduler: Option<&str>) -> Result<f64> {
     let (graph, out, expected) = match workload {
         "merge" => merge(size),
@@ -73,9 +72,8 @@ pub fn run(workload: &str, size: u64, scheduler: Option<&str>) -> Result<f64> {
     }
     .with_progress(false);
     let tasks = graph.len();
-    let count = if scheduler.is_none() { ROUNDS } else { 1 };
-    let mut rounds = Vec::with_capacity(count);
-    for _ in 0..count {
+    let mut rounds = Vec::with_capacity(ROUNDS);
+    for _ in 0..ROUNDS {
         let start = Instant::now();
         let values = client.compute_keys(&graph, std::slice::from_ref(&out))?;
         rounds.push(start.elapsed().as_secs_f64());
@@ -88,7 +86,7 @@ pub fn run(workload: &str, size: u64, scheduler: Option<&str>) -> Result<f64> {
         }
     }
     rounds.sort_by(f64::total_cmp);
-    let seconds = rounds[count / 2];
+    let seconds = rounds[ROUNDS / 2];
     println!("tasks={tasks} rounds_s={rounds:?} per_task_us={:.3}", seconds / tasks as f64 * 1e6);
     Ok(seconds)
 }

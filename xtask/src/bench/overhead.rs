@@ -7,9 +7,9 @@
 //!   processes against a dask.distributed LocalCluster of two 1-thread worker
 //!   processes.
 //!
-//! Each side computes each graph three times locally and once on its cluster (Dask's
-//! distributed rounds take minutes), and prints the median `seconds=` for submit →
-//! result and its time per task. RSS is the
+//! Tessera computes each graph three times everywhere; Dask three times locally and
+//! once on its cluster (its distributed rounds take minutes). Each prints the median
+//! `seconds=` for submit → result and its time per task. RSS is the
 //! client process's (the workers are separate processes on both sides).
 
 use super::{Harness, report};
