@@ -177,8 +177,12 @@ fn wrong_arguments_are_named() {
 #[test]
 fn the_gaussian_task_equals_the_native_kernel() {
     let Some((rt, op)) = setup("gaussian") else { return };
-    let cases: [(Value, Vec<f64>, f64); 4] = [
+    let cases: [(Value, Vec<f64>, f64); 7] = [
         (chunk(&[6, 37, 29], |i| ((i * 7919) % 4099) as u16), vec![1.0, 2.5, 1.5], 4.0),
+        // Leading axes without a kernel: the task filters slab by slab.
+        (chunk(&[3, 11, 13], |i| ((i * 7919) % 4099) as u16), vec![0.0, 1.5, 2.0], 4.0),
+        (chunk(&[2, 3, 4, 17], |i| ((i * 13) % 29) as f64 - 7.5), vec![0.0, 0.0, 0.0, 1.2], 4.0),
+        (chunk(&[4, 5], |i| i as i16 - 9), vec![0.0, 0.0], 4.0),
         (chunk(&[41, 23], |i| ((i * 31) % 97) as f64 * 0.25 - 3.0), vec![3.0, 0.0], 3.5),
         (chunk(&[9, 8], |i| i % 3 == 0), vec![0.8, 0.8], 4.0),
         (chunk(&[2, 3], |i| i as i64 - 2), vec![5.0, 7.0], 4.0),

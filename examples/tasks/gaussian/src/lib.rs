@@ -9,6 +9,7 @@
 #![deny(unsafe_code)]
 
 use serde::Deserialize;
+use std::borrow::Cow;
 use tessera_guest::{AnyArray, ArrayD, task};
 
 /// The widest kernel radius accepted.
@@ -73,21 +74,42 @@ trait Real: Copy + Default + std::ops::Add<Output = Self> + std::ops::Mul<Output
 impl Real for f32 {}
 impl Real for f64 {}
 
-/// Applies each 1-D kernel along its axis, one axis after another.
+/// Applies each 1-D kernel along its axis, one axis after another, one slab at a time:
+/// the leading axes without a kernel (z, for a filter in y and x) split the block
+/// into independent slabs, so the passes work on a slab that stays in cache, and the
+/// last pass writes straight into the result.
 fn filter<F: Real>(a: ArrayD<F>, kernels: &[Option<Vec<f64>>], weight: impl Fn(f64) -> F) -> ArrayD<F> {
     let shape = a.shape().to_vec();
-    let mut cur: Vec<F> = a.iter().copied().collect();
-    if cur.is_empty() {
+    let passes: Vec<(usize, Vec<F>)> = kernels
+        .iter()
+        .enumerate()
+        .filter_map(|(axis, k)| Some((axis, k.as_ref()?.iter().map(|&v| weight(v)).collect())))
+        .collect();
+    let Some(&(first, _)) = passes.first() else { return a };
+    let slab_shape = &shape[first..];
+    let slab_len: usize = slab_shape.iter().product();
+    if slab_len == 0 {
         return a;
     }
-    let mut next = vec![F::default(); cur.len()];
-    for (axis, k) in kernels.iter().enumerate() {
-        let Some(k) = k else { continue };
-        let w: Vec<F> = k.iter().map(|&v| weight(v)).collect();
-        correlate_axis(&cur, &mut next, &shape, axis, &w);
-        std::mem::swap(&mut cur, &mut next);
+    let values: Cow<[F]> = match a.as_slice() {
+        Some(values) => Cow::Borrowed(values),
+        None => Cow::Owned(a.iter().copied().collect()),
+    };
+    let mut out = vec![F::default(); values.len()];
+    let (mut cur, mut tmp) = (Vec::with_capacity(slab_len), vec![F::default(); slab_len]);
+    for (src, dst) in values.chunks_exact(slab_len).zip(out.chunks_exact_mut(slab_len)) {
+        cur.clear();
+        cur.extend_from_slice(src);
+        for (i, (axis, w)) in passes.iter().enumerate() {
+            if i + 1 == passes.len() {
+                correlate_axis(&cur, dst, slab_shape, axis - first, w);
+            } else {
+                correlate_axis(&cur, &mut tmp, slab_shape, axis - first, w);
+                std::mem::swap(&mut cur, &mut tmp);
+            }
+        }
     }
-    ArrayD::from_shape_vec(shape, cur).expect("the filter keeps the number of elements")
+    ArrayD::from_shape_vec(shape, out).expect("the filter keeps the number of elements")
 }
 
 /// Correlates C-order `src` with the symmetric kernel `w` along `axis` into `dst`.
