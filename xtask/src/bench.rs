@@ -164,6 +164,7 @@ impl Harness {
 }
 
 /// One side's result for one workload.
+#[derive(Debug)]
 pub struct Measurement {
     /// The timed part, as the side reported it.
     pub seconds: f64,
@@ -182,6 +183,31 @@ impl Measurement {
             rss_mib: rounds.iter().map(|m| m.rss_mib).fold(f64::NAN, f64::max),
         }
     }
+}
+
+/// One side of a benchmark run in turns: its name and how to measure it once.
+pub type Turn<'a> = (&'a str, Box<dyn FnMut() -> Result<Measurement> + 'a>);
+
+/// Measures the sides in turn, `rounds` times over (so a slow spell of the machine
+/// falls on all of them alike), prints each side's round times under `workload`, and
+/// returns each side's [median](Measurement::median), in the order given.
+pub fn take_turns(workload: &str, rounds: usize, mut sides: Vec<Turn<'_>>) -> Result<Vec<Measurement>> {
+    let mut measured: Vec<Vec<Measurement>> = sides.iter().map(|_| Vec::with_capacity(rounds)).collect();
+    for _ in 0..rounds {
+        for ((_, measure), times) in sides.iter_mut().zip(&mut measured) {
+            times.push(measure()?);
+        }
+    }
+    let line: Vec<String> = sides
+        .iter()
+        .zip(&measured)
+        .map(|((name, _), times)| {
+            let seconds: Vec<String> = times.iter().map(|m| format!("{:.6}", m.seconds)).collect();
+            format!("{name} rounds_s={seconds:?}")
+        })
+        .collect();
+    eprintln!("{workload}: {}", line.join(" "));
+    Ok(measured.iter().map(|times| Measurement::median(times)).collect())
 }
 
 /// The last number printed as a whitespace-separated `key=<number>` field in `text`.
@@ -227,6 +253,27 @@ mod tests {
         let even = Measurement::median(&[m(2.0, 1.0), m(1.0, 3.0)]);
         assert_eq!((even.seconds, even.rss_mib), (2.0, 3.0));
         assert!(Measurement::median(&[]).seconds.is_nan());
+    }
+
+    #[test]
+    fn sides_take_turns_and_each_gets_its_own_median() {
+        let order = std::cell::RefCell::new(Vec::new());
+        let side = |name: &'static str, times: Vec<f64>| -> Turn<'_> {
+            let mut times = times.into_iter();
+            let order = &order;
+            (
+                name,
+                Box::new(move || {
+                    order.borrow_mut().push(name);
+                    Ok(m(times.next().expect("one time per round"), 1.0))
+                }),
+            )
+        };
+        let medians = take_turns("w", 3, vec![side("a", vec![5.0, 1.0, 3.0]), side("b", vec![2.0, 9.0, 4.0])]).unwrap();
+        assert_eq!(medians.iter().map(|m| m.seconds).collect::<Vec<_>>(), [3.0, 4.0]);
+        assert_eq!(*order.borrow(), ["a", "b", "a", "b", "a", "b"]);
+        let failing: Turn = ("c", Box::new(|| Err("no luck".to_string())));
+        assert_eq!(take_turns("w", 2, vec![failing]).unwrap_err(), "no luck");
     }
 
     #[test]

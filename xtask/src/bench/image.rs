@@ -13,7 +13,7 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use super::{Harness, Measurement, report};
+use super::{Harness, Turn, report, take_turns};
 use crate::util::Result;
 
 const WORKLOAD: &str = "image";
@@ -48,13 +48,11 @@ pub fn run(harness: &Harness) -> Result {
     let (demo, volume) = demo_volume(harness)?;
     let (dask_out, script) = (harness.data_dir("image-dask"), harness.script("dask_image.py"));
     let dask = [harness.python().as_os_str(), script.as_os_str(), volume.as_os_str(), dask_out.as_os_str()];
-    let (mut tessera_rounds, mut dask_rounds) = (Vec::new(), Vec::new());
-    for _ in 0..ROUNDS {
-        tessera_rounds.push(harness.measure("tessera", WORKLOAD, "pipeline_seconds", &demo)?);
-        dask_rounds.push(harness.measure("dask", WORKLOAD, "seconds", dask)?);
-    }
-    let times = |rounds: &[Measurement]| rounds.iter().map(|m| format!("{:.3}", m.seconds)).collect::<Vec<_>>();
-    eprintln!("{WORKLOAD}: tessera rounds_s={:?} dask rounds_s={:?}", times(&tessera_rounds), times(&dask_rounds));
-    report(WORKLOAD, &Measurement::median(&tessera_rounds), "dask", &Measurement::median(&dask_rounds));
+    let sides: Vec<Turn> = vec![
+        ("tessera", Box::new(|| harness.measure("tessera", WORKLOAD, "pipeline_seconds", &demo))),
+        ("dask", Box::new(|| harness.measure("dask", WORKLOAD, "seconds", dask))),
+    ];
+    let medians = take_turns(WORKLOAD, ROUNDS, sides)?;
+    report(WORKLOAD, &medians[0], "dask", &medians[1]);
     Ok(())
 }

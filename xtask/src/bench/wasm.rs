@@ -10,10 +10,14 @@
 //!   instance, call, return; `probes`' `echo` on a one-element block), against Dask's
 //!   per-task time for trivial delayed tasks on its threaded scheduler.
 //!
-//! The components are built first (`cargo xtask build-tasks`).
+//! The sides take turns for [`ROUNDS`] rounds and each one's median is reported. The
+//! components are built first (`cargo xtask build-tasks`).
 
-use super::{Harness, image, report};
+use super::{Harness, Turn, image, report, take_turns};
 use crate::util::Result;
+
+/// Timed runs of each side; the medians are reported.
+const ROUNDS: usize = 3;
 
 /// Trivial Dask tasks timed for the overhead comparison.
 const DASK_TASKS: &str = "5000";
@@ -25,39 +29,50 @@ pub fn run(harness: &Harness) -> Result {
     let dask = harness.script("dask_wasm.py");
     let python = harness.python();
 
-    let wasm = harness.measure(
-        "tessera",
-        "gaussian-wasm",
-        "seconds",
-        [bench.as_os_str(), "gaussian-wasm".as_ref(), volume.as_os_str(), components.as_os_str()],
-    )?;
-    let native = harness.measure(
-        "tessera",
-        "gaussian",
-        "seconds",
-        [bench.as_os_str(), "gaussian".as_ref(), volume.as_os_str()],
-    )?;
-    let dask_gaussian = harness.measure(
-        "dask",
-        "gaussian-wasm",
-        "seconds",
-        [python.as_os_str(), dask.as_os_str(), "gaussian".as_ref(), volume.as_os_str()],
-    )?;
-    report("gaussian-wasm", &wasm, "dask", &dask_gaussian);
-    report("gaussian-wasm-vs-native", &wasm, "tessera-native", &native);
+    let gaussian: Vec<Turn> = vec![
+        (
+            "tessera-wasm",
+            Box::new(|| {
+                let argv = [bench.as_os_str(), "gaussian-wasm".as_ref(), volume.as_os_str(), components.as_os_str()];
+                harness.measure("tessera", "gaussian-wasm", "seconds", argv)
+            }),
+        ),
+        (
+            "tessera-native",
+            Box::new(|| {
+                let argv = [bench.as_os_str(), "gaussian".as_ref(), volume.as_os_str()];
+                harness.measure("tessera", "gaussian", "seconds", argv)
+            }),
+        ),
+        (
+            "dask",
+            Box::new(|| {
+                let argv = [python.as_os_str(), dask.as_os_str(), "gaussian".as_ref(), volume.as_os_str()];
+                harness.measure("dask", "gaussian-wasm", "seconds", argv)
+            }),
+        ),
+    ];
+    let medians = take_turns("gaussian-wasm", ROUNDS, gaussian)?;
+    report("gaussian-wasm", &medians[0], "dask", &medians[2]);
+    report("gaussian-wasm-vs-native", &medians[0], "tessera-native", &medians[1]);
 
-    let overhead = harness.measure(
-        "tessera",
-        "wasm-task-overhead",
-        "seconds",
-        [bench.as_os_str(), "wasm-task-overhead".as_ref(), components.as_os_str()],
-    )?;
-    let dask_overhead = harness.measure(
-        "dask",
-        "wasm-task-overhead",
-        "seconds",
-        [python.as_os_str(), dask.as_os_str(), "task-overhead".as_ref(), DASK_TASKS.as_ref()],
-    )?;
-    report("wasm-task-overhead", &overhead, "dask", &dask_overhead);
+    let overhead: Vec<Turn> = vec![
+        (
+            "tessera",
+            Box::new(|| {
+                let argv = [bench.as_os_str(), "wasm-task-overhead".as_ref(), components.as_os_str()];
+                harness.measure("tessera", "wasm-task-overhead", "seconds", argv)
+            }),
+        ),
+        (
+            "dask",
+            Box::new(|| {
+                let argv = [python.as_os_str(), dask.as_os_str(), "task-overhead".as_ref(), DASK_TASKS.as_ref()];
+                harness.measure("dask", "wasm-task-overhead", "seconds", argv)
+            }),
+        ),
+    ];
+    let medians = take_turns("wasm-task-overhead", ROUNDS, overhead)?;
+    report("wasm-task-overhead", &medians[0], "dask", &medians[1]);
     Ok(())
 }
