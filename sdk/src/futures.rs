@@ -42,13 +42,17 @@ impl Batch {
     /// Submits `graph` (culled, fused, without held tasks) for `keys`.
     pub(crate) fn submit(engine: Arc<dyn Engine>, graph: Graph, keys: &[Key]) -> Result<Arc<Batch>> {
         let (ticket, news) = engine.submit(graph, keys)?;
-        Ok(Arc::new(Batch { engine, ticket, news, known: Mutex::default() }))
+        Ok(Batch::of(engine, ticket, news))
     }
 
     /// Puts `values` on the engine under their keys.
     pub(crate) fn scatter(engine: Arc<dyn Engine>, values: Vec<(Key, Arc<Value>)>) -> Result<Arc<Batch>> {
         let (ticket, news) = engine.scatter(values)?;
-        Ok(Arc::new(Batch { engine, ticket, news, known: Mutex::default() }))
+        Ok(Batch::of(engine, ticket, news))
+    }
+
+    fn of(engine: Arc<dyn Engine>, ticket: Ticket, news: Receiver<News>) -> Arc<Batch> {
+        Arc::new(Batch { engine, ticket, news, known: Mutex::default() })
     }
 
     fn known(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Result<Location>>> {

@@ -384,7 +384,7 @@ type Values = Vec<(Key, Arc<Value>)>;
 
 /// Deals `values` out to `workers` by data address, one per worker thread in turn (as
 /// Dask's scatter does), so each worker gets a share proportional to its threads.
-fn share_out(workers: &[WorkerSummary], values: Vec<(Key, Arc<Value>)>) -> Result<HashMap<String, Values>> {
+fn share_out(workers: &[WorkerSummary], values: Values) -> Result<HashMap<String, Values>> {
     let max_threads = workers.iter().map(|w| w.nthreads).max().unwrap_or(0);
     let seats: Vec<&str> = (0..max_threads)
         .flat_map(|round| workers.iter().filter(move |w| w.nthreads > round).map(|w| w.data_address.as_str()))
@@ -392,11 +392,11 @@ fn share_out(workers: &[WorkerSummary], values: Vec<(Key, Arc<Value>)>) -> Resul
     if seats.is_empty() && !values.is_empty() {
         return Err(Error::Connection("no worker is connected to take the scattered values".into()));
     }
-    let mut shares: HashMap<String, Values> = HashMap::new();
+    let mut shares: HashMap<&str, Values> = HashMap::new();
     for (i, value) in values.into_iter().enumerate() {
-        shares.entry(seats[i % seats.len()].to_string()).or_default().push(value);
+        shares.entry(seats[i % seats.len()]).or_default().push(value);
     }
-    Ok(shares)
+    Ok(shares.into_iter().map(|(address, values)| (address.to_string(), values)).collect())
 }
 
 /// The bytes of a component loaded in this process, by sha256 (none without the

@@ -125,6 +125,19 @@ impl Harness {
         self.measure_with_env(side, workload, seconds_key, argv, &[])
     }
 
+    /// A [`Turn`] named `name`: each call measures `argv` as `side`'s run of `workload`,
+    /// reading the seconds it printed under `seconds_key`.
+    pub fn turn<'a>(
+        &'a self,
+        name: &'a str,
+        side: &'a str,
+        workload: &'a str,
+        seconds_key: &'a str,
+        argv: Vec<&'a OsStr>,
+    ) -> Turn<'a> {
+        (name, Box::new(move || self.measure(side, workload, seconds_key, &argv)))
+    }
+
     /// [`Harness::measure`] with extra environment variables for the side's process.
     pub fn measure_with_env<I, S>(
         &self,

@@ -10,10 +10,10 @@
 //! peak memory is the highest of its rounds): single runs of either side varied by a
 //! third from one run to the next on the 2-core build machine.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 
-use super::{Harness, Turn, report, take_turns};
+use super::{Harness, report, take_turns};
 use crate::util::Result;
 
 const WORKLOAD: &str = "image";
@@ -48,9 +48,10 @@ pub fn run(harness: &Harness) -> Result {
     let (demo, volume) = demo_volume(harness)?;
     let (dask_out, script) = (harness.data_dir("image-dask"), harness.script("dask_image.py"));
     let dask = [harness.python().as_os_str(), script.as_os_str(), volume.as_os_str(), dask_out.as_os_str()];
-    let sides: Vec<Turn> = vec![
-        ("tessera", Box::new(|| harness.measure("tessera", WORKLOAD, "pipeline_seconds", &demo))),
-        ("dask", Box::new(|| harness.measure("dask", WORKLOAD, "seconds", dask))),
+    let demo: Vec<&OsStr> = demo.iter().map(OsString::as_os_str).collect();
+    let sides = vec![
+        harness.turn("tessera", "tessera", WORKLOAD, "pipeline_seconds", demo),
+        harness.turn("dask", "dask", WORKLOAD, "seconds", dask.to_vec()),
     ];
     let medians = take_turns(WORKLOAD, ROUNDS, sides)?;
     report(WORKLOAD, &medians[0], "dask", &medians[1]);

@@ -13,7 +13,7 @@
 //! The sides take turns for [`ROUNDS`] rounds and each one's median is reported. The
 //! components are built first (`cargo xtask build-tasks`).
 
-use super::{Harness, Turn, image, report, take_turns};
+use super::{Harness, image, report, take_turns};
 use crate::util::Result;
 
 /// Timed runs of each side; the medians are reported.
@@ -29,47 +29,37 @@ pub fn run(harness: &Harness) -> Result {
     let dask = harness.script("dask_wasm.py");
     let python = harness.python();
 
-    let gaussian: Vec<Turn> = vec![
-        (
+    let (bench, dask, python) = (bench.as_os_str(), dask.as_os_str(), python.as_os_str());
+    let (volume, components) = (volume.as_os_str(), components.as_os_str());
+    let gaussian = vec![
+        harness.turn(
             "tessera-wasm",
-            Box::new(|| {
-                let argv = [bench.as_os_str(), "gaussian-wasm".as_ref(), volume.as_os_str(), components.as_os_str()];
-                harness.measure("tessera", "gaussian-wasm", "seconds", argv)
-            }),
+            "tessera",
+            "gaussian-wasm",
+            "seconds",
+            vec![bench, "gaussian-wasm".as_ref(), volume, components],
         ),
-        (
-            "tessera-native",
-            Box::new(|| {
-                let argv = [bench.as_os_str(), "gaussian".as_ref(), volume.as_os_str()];
-                harness.measure("tessera", "gaussian", "seconds", argv)
-            }),
-        ),
-        (
-            "dask",
-            Box::new(|| {
-                let argv = [python.as_os_str(), dask.as_os_str(), "gaussian".as_ref(), volume.as_os_str()];
-                harness.measure("dask", "gaussian-wasm", "seconds", argv)
-            }),
-        ),
+        harness.turn("tessera-native", "tessera", "gaussian", "seconds", vec![bench, "gaussian".as_ref(), volume]),
+        harness.turn("dask", "dask", "gaussian-wasm", "seconds", vec![python, dask, "gaussian".as_ref(), volume]),
     ];
     let medians = take_turns("gaussian-wasm", ROUNDS, gaussian)?;
     report("gaussian-wasm", &medians[0], "dask", &medians[2]);
     report("gaussian-wasm-vs-native", &medians[0], "tessera-native", &medians[1]);
 
-    let overhead: Vec<Turn> = vec![
-        (
+    let overhead = vec![
+        harness.turn(
             "tessera",
-            Box::new(|| {
-                let argv = [bench.as_os_str(), "wasm-task-overhead".as_ref(), components.as_os_str()];
-                harness.measure("tessera", "wasm-task-overhead", "seconds", argv)
-            }),
+            "tessera",
+            "wasm-task-overhead",
+            "seconds",
+            vec![bench, "wasm-task-overhead".as_ref(), components],
         ),
-        (
+        harness.turn(
             "dask",
-            Box::new(|| {
-                let argv = [python.as_os_str(), dask.as_os_str(), "task-overhead".as_ref(), DASK_TASKS.as_ref()];
-                harness.measure("dask", "wasm-task-overhead", "seconds", argv)
-            }),
+            "dask",
+            "wasm-task-overhead",
+            "seconds",
+            vec![python, dask, "task-overhead".as_ref(), DASK_TASKS.as_ref()],
         ),
     ];
     let medians = take_turns("wasm-task-overhead", ROUNDS, overhead)?;

@@ -96,15 +96,15 @@ fn filter<F: Real>(a: ArrayD<F>, kernels: &[Option<Vec<f64>>], weight: impl Fn(f
         None => Cow::Owned(a.iter().copied().collect()),
     };
     let mut out = vec![F::default(); values.len()];
-    let (mut cur, mut tmp) = (Vec::with_capacity(slab_len), vec![F::default(); slab_len]);
+    // Between passes a slab lives in `cur`; the first pass reads the input itself.
+    let (mut cur, mut tmp) = (vec![F::default(); slab_len], vec![F::default(); slab_len]);
     for (src, dst) in values.chunks_exact(slab_len).zip(out.chunks_exact_mut(slab_len)) {
-        cur.clear();
-        cur.extend_from_slice(src);
         for (i, (axis, w)) in passes.iter().enumerate() {
+            let input: &[F] = if i == 0 { src } else { &cur };
             if i + 1 == passes.len() {
-                correlate_axis(&cur, dst, slab_shape, axis - first, w);
+                correlate_axis(input, dst, slab_shape, axis - first, w);
             } else {
-                correlate_axis(&cur, &mut tmp, slab_shape, axis - first, w);
+                correlate_axis(input, &mut tmp, slab_shape, axis - first, w);
                 std::mem::swap(&mut cur, &mut tmp);
             }
         }
