@@ -10,6 +10,7 @@
 //! [`ROUNDS`] times and reported as the median; every result is checked against its
 //! closed form.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tessera::{Client, DType, Error, Graph, Key, Result, Scalar, Value};
 use tessera_core::Task;
@@ -26,7 +27,8 @@ fn leaf(i: u64) -> Task {
 /// `merge N`: its graph, output key and expected sum.
 fn merge(n: u64) -> (Graph, Key, f64) {
     let mut graph = Graph::new();
-    let leaves: Vec<Key> = (0..n).map(|i| Key::new("leaf", [i])).collect();
+    let name: Arc<str> = "leaf".into();
+    let leaves: Vec<Key> = (0..n).map(|i| Key::new(name.clone(), [i])).collect();
     for (i, key) in leaves.iter().enumerate() {
         graph.insert(key.clone(), leaf(i as u64));
     }
@@ -39,19 +41,19 @@ fn merge(n: u64) -> (Graph, Key, f64) {
 fn tree(depth: u32) -> (Graph, Key, f64) {
     let mut graph = Graph::new();
     let width = 1u64 << depth;
+    // One name per level, shared by its keys (as the SDK's collections share theirs).
+    let names: Vec<Arc<str>> = (0..=depth).map(|level| format!("tree-{level}").into()).collect();
     for i in 0..width {
-        graph.insert(Key::new("tree-0", [i]), leaf(i));
+        graph.insert(Key::new(names[0].clone(), [i]), leaf(i));
     }
-    for level in 1..=depth {
+    for level in 1..=depth as usize {
+        let below = &names[level - 1];
         for i in 0..(width >> level) {
-            let children = vec![
-                Key::new(format!("tree-{}", level - 1), [2 * i]),
-                Key::new(format!("tree-{}", level - 1), [2 * i + 1]),
-            ];
-            graph.insert(Key::new(format!("tree-{level}"), [i]), Task::new(Op::Array(ArrayOp::AddN), children));
+            let children = vec![Key::new(below.clone(), [2 * i]), Key::new(below.clone(), [2 * i + 1])];
+            graph.insert(Key::new(names[level].clone(), [i]), Task::new(Op::Array(ArrayOp::AddN), children));
         }
     }
-    (graph, Key::new(format!("tree-{depth}"), [0]), (width * (width - 1) / 2) as f64)
+    (graph, Key::new(names[depth as usize].clone(), [0]), (width * (width - 1) / 2) as f64)
 }
 
 /// Runs `merge N` or `tree DEPTH` [`ROUNDS`] times and returns the median seconds;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 /// `Key::new("sum-3f2a", [1, 0])` is block (1, 0) of collection `sum-3f2a`; a scalar
 /// result has an empty index. Name and index are reference-counted, so cloning a key
 /// (which the engines do for every edge of a graph) allocates nothing.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Key {
     /// The collection (layer) the key belongs to.
     pub name: Arc<str>,
@@ -21,6 +21,22 @@ impl Key {
     /// A key for block `index` of collection `name`.
     pub fn new(name: impl Into<Arc<str>>, index: impl Into<Arc<[u64]>>) -> Self {
         Key { name: name.into(), index: index.into() }
+    }
+}
+
+impl PartialEq for Key {
+    /// Equal names and indices. Keys of one collection usually share their name's
+    /// allocation, so the name's bytes are compared only when the pointers differ.
+    fn eq(&self, other: &Key) -> bool {
+        (Arc::ptr_eq(&self.name, &other.name) || self.name == other.name) && self.index == other.index
+    }
+}
+
+impl std::hash::Hash for Key {
+    /// Hashes what [`PartialEq`] compares: the name's bytes and the index.
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.name.hash(state);
+        self.index.hash(state);
     }
 }
 
@@ -71,6 +87,17 @@ mod tests {
             let expected: Vec<Key> = (0..n.min(7)).map(k).collect();
             assert_eq!(distinct(&keys).cloned().collect::<Vec<_>>(), expected, "{n} keys");
         }
+    }
+
+    #[test]
+    fn keys_are_equal_by_content_whether_or_not_they_share_their_name() {
+        use std::hash::BuildHasher;
+        let shared: Arc<str> = "x".into();
+        let hash = |k: &Key| rustc_hash::FxBuildHasher.hash_one(k);
+        let (a, b, c) = (Key::new(shared.clone(), [1]), Key::new(shared, [1]), Key::new("x", [1]));
+        assert!(a == b && a == c && hash(&a) == hash(&c));
+        assert_ne!(a, Key::new("x", [2]));
+        assert_ne!(a, Key::new("y", [1]));
     }
 
     #[test]

@@ -74,7 +74,7 @@ struct Failure {
 /// One task's scalar state (its links live in [`Links`], so both can be borrowed at once).
 #[derive(Debug)]
 struct Task {
-    key: Arc<Key>,
+    key: Key,
     /// False for a free arena slot.
     live: bool,
     state: TaskState,
@@ -133,7 +133,7 @@ pub struct State {
     /// How many workers may die while running one task before it is marked erred
     /// (default 3).
     pub kill_limit: u32,
-    ids: FxHashMap<Arc<Key>, TaskId>,
+    ids: FxHashMap<Key, TaskId>,
     tasks: Vec<Task>,
     links: Vec<Links>,
     free: Vec<TaskId>,
@@ -141,7 +141,7 @@ pub struct State {
     workers: Workers,
     generation: u32,
     /// The key of free arena slots.
-    vacant: Arc<Key>,
+    vacant: Key,
     /// Tasks whose neededness may have changed; drained by [`State::settle`].
     recheck: Vec<TaskId>,
     /// Dependents of a task that just erred; drained by [`State::fail`].
@@ -173,7 +173,7 @@ impl State {
             ready: BinaryHeap::new(),
             workers: Workers::default(),
             generation: 0,
-            vacant: Arc::new(Key::new("", [])),
+            vacant: Key::new("", []),
             recheck: Vec::new(),
             doomed: Vec::new(),
             dep_ids: Vec::new(),
@@ -234,7 +234,7 @@ impl State {
         self.tasks
             .iter()
             .filter(|t| t.live && t.state == Memory && t.worker == Some(worker) && t.replicas.is_empty())
-            .map(|t| Key::clone(&t.key))
+            .map(|t| t.key.clone())
             .collect()
     }
 
@@ -534,7 +534,7 @@ impl State {
             task.nbytes = nbytes;
             task.scattered = true;
             task.wanted_by.push(client);
-            out.push(Command::Ready { client, key: Key::clone(&task.key) });
+            out.push(Command::Ready { client, key: task.key.clone() });
             self.recheck.push(id);
         }
         if !known.is_empty() {
@@ -603,7 +603,7 @@ impl State {
                 Memory if !needed && task.readers == 0 => {
                     let task = &mut self.tasks[id.ix()];
                     for worker in task.worker.take().into_iter().chain(task.replicas.drain(..)) {
-                        out.push(Command::Release { worker, key: Key::clone(&task.key) });
+                        out.push(Command::Release { worker, key: task.key.clone() });
                     }
                     task.state = Released;
                     task.nbytes = 0;
@@ -724,7 +724,7 @@ impl State {
         task.worker = None;
         out.extend(task.wanted_by.iter().map(|&client| Command::Erred {
             client,
-            key: Key::clone(&task.key),
+            key: task.key.clone(),
             message: message.to_string(),
         }));
         task.failure = Some(Box::new(Failure { message, for_dependents }));
@@ -824,7 +824,7 @@ impl State {
             task.state = Processing;
             task.worker = Some(worker);
             task.avoid = None;
-            out.push(Command::Execute { worker, key: Key::clone(&task.key) });
+            out.push(Command::Execute { worker, key: task.key.clone() });
         }
     }
 
@@ -832,7 +832,6 @@ impl State {
 
     /// A new released task in a free slot.
     fn alloc(&mut self, key: Key, priority: Priority) -> TaskId {
-        let key = Arc::new(key);
         let id = match self.free.pop() {
             Some(id) => id,
             None => {
@@ -876,8 +875,8 @@ impl State {
     fn forget(&mut self, id: TaskId, out: &mut Vec<Command>) {
         let vacant = self.vacant_task();
         let task = std::mem::replace(&mut self.tasks[id.ix()], vacant);
-        self.ids.remove(&*task.key);
-        out.push(Command::Forget { key: Arc::try_unwrap(task.key).unwrap_or_else(|key| Key::clone(&key)) });
+        self.ids.remove(&task.key);
+        out.push(Command::Forget { key: task.key });
         let links = &mut self.links[id.ix()];
         let mut deps = std::mem::take(&mut links.deps);
         shrink(&mut links.dependents);
