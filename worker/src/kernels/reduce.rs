@@ -1215,6 +1215,12 @@ mod tests {
         let f = Chunk::F64(ArrayD::from_elem(IxDyn(&[2, 2]), 0.5));
         assert_eq!(add_n(&[&f, &f]).unwrap(), Chunk::F64(ArrayD::from_elem(IxDyn(&[2, 2]), 1.0)));
         assert_eq!(add_n(&[&f]).unwrap(), f);
+        // A transposed part (not in standard order) adds element by element too.
+        let m = ArrayD::from_shape_vec(IxDyn(&[2, 2]), vec![1.0, 2.0, 3.0, 4.0]).unwrap();
+        let (plain, transposed) = (Chunk::F64(m.clone()), Chunk::F64(m.clone().reversed_axes()));
+        let expected = ArrayD::from_shape_vec(IxDyn(&[2, 2]), vec![2.0, 5.0, 5.0, 8.0]).unwrap();
+        assert_eq!(add_n(&[&plain, &transposed]).unwrap(), Chunk::F64(expected.clone()));
+        assert_eq!(add_n(&[&transposed, &plain]).unwrap(), Chunk::F64(expected));
         let err = add_n(&[&h(vec![1, 2]), &h(vec![1, 2, 3])]).unwrap_err().to_string();
         assert_eq!(err, "add_n: partials have different shapes [2] and [3]");
         let err = add_n(&[&h(vec![1, 2]), &f]).unwrap_err().to_string();
