@@ -4,9 +4,12 @@
 //!   (sigma 0, 2, 2 on the uint16 Zarr volume, reflected borders) by the native kernel or
 //!   by the `gaussian` example component, reduced to its maximum so every smoothed block
 //!   is computed and then dropped.
-//! - `wasm-task-overhead COMPONENTS`: the `echo` task of the `probes` component called
+//! - `wasm-task-overhead COMPONENTS`: the `echo` component's one task called
 //!   [`OVERHEAD_CALLS`] times on a one-element block through the worker's WASM runtime
-//!   (fresh instance, call, return), timed one call at a time; prints the median.
+//!   (fresh instance, call, return), timed one call at a time; prints the median. A
+//!   component's imports are part of each instantiation's cost, so the bench uses one
+//!   that holds only this task (the `probes` component, which links file, socket and
+//!   environment code to test the sandbox, takes about a third longer).
 
 use std::time::Instant;
 use tessera::array::{self, Axes, Boundary};
@@ -45,7 +48,7 @@ pub fn gaussian(volume: &str, components: Option<&str>) -> Result<f64> {
 /// The median seconds of one call of a tiny WASM task; also prints the mean and the
 /// 99th percentile.
 pub fn task_overhead(components: &str) -> Result<f64> {
-    let path = std::path::Path::new(components).join("probes.wasm");
+    let path = std::path::Path::new(components).join("echo.wasm");
     let bytes = std::fs::read(&path).map_err(|e| tessera::Error::storage(path.display().to_string(), e))?;
     let runtime = WasmRuntime::new(WasmConfig::default())?;
     let module = runtime.register(&bytes)?.sha256().to_owned();

@@ -84,13 +84,16 @@ pub trait Element: sealed::Sealed + Copy + 'static {
     const DTYPE: Dtype;
     #[doc(hidden)]
     const SIZE: usize;
+    /// The elements whose little-endian bytes `bytes` holds (a multiple of `SIZE`).
     #[doc(hidden)]
-    fn read(bytes: &[u8]) -> Self;
-    /// Writes the value's `SIZE` little-endian bytes to `out` (exactly `SIZE` long).
+    fn from_le_bytes(bytes: &[u8]) -> Vec<Self>;
+    /// The elements' little-endian bytes.
     #[doc(hidden)]
-    fn write(self, out: &mut [u8]);
+    fn to_le_bytes(values: &[Self]) -> Vec<u8>;
 }
 
+// WebAssembly is little endian, so a numeric slice's bytes are its wire encoding and
+// crossing is one copy; bytes the host placed unaligned are read element by element.
 macro_rules! numeric_element {
     ($($t:ty => $dtype:ident, $name:literal;)*) => {$(
         impl sealed::Sealed for $t {}
@@ -98,19 +101,21 @@ macro_rules! numeric_element {
             const NAME: &'static str = $name;
             const DTYPE: Dtype = Dtype::$dtype;
             const SIZE: usize = std::mem::size_of::<$t>();
-            #[inline(always)]
-            fn read(bytes: &[u8]) -> Self {
-                let mut b = [0u8; std::mem::size_of::<$t>()];
-                b.copy_from_slice(bytes);
-                <$t>::from_le_bytes(b)
+            fn from_le_bytes(bytes: &[u8]) -> Vec<Self> {
+                match bytemuck::try_cast_slice(bytes) {
+                    Ok(values) => <[$t]>::to_vec(values),
+                    Err(_) => bytes.chunks_exact(Self::SIZE).map(bytemuck::pod_read_unaligned).collect(),
+                }
             }
-            #[inline(always)]
-            fn write(self, out: &mut [u8]) {
-                out.copy_from_slice(&self.to_le_bytes());
+            fn to_le_bytes(values: &[Self]) -> Vec<u8> {
+                bytemuck::cast_slice(values).to_vec()
             }
         }
     )*};
 }
+
+#[cfg(target_endian = "big")]
+compile_error!("Tessera's array byte layout is little endian");
 
 numeric_element! {
     i8 => I8, "int8";
@@ -130,13 +135,11 @@ impl Element for bool {
     const NAME: &'static str = "bool";
     const DTYPE: Dtype = Dtype::Bool;
     const SIZE: usize = 1;
-    #[inline(always)]
-    fn read(bytes: &[u8]) -> Self {
-        bytes[0] != 0
+    fn from_le_bytes(bytes: &[u8]) -> Vec<Self> {
+        bytes.iter().map(|&b| b != 0).collect()
     }
-    #[inline(always)]
-    fn write(self, out: &mut [u8]) {
-        out[0] = u8::from(self);
+    fn to_le_bytes(values: &[Self]) -> Vec<u8> {
+        values.iter().map(|&v| u8::from(v)).collect()
     }
 }
 
@@ -187,7 +190,7 @@ impl<T: Element, D: ndarray::Dimension> FromValue for ndarray::Array<T, D> {
         if len.and_then(|n| n.checked_mul(T::SIZE)) != Some(a.data.len()) {
             return Err(format!("{} bytes of data do not fit shape {:?} of {}", a.data.len(), a.shape, T::NAME));
         }
-        let elements: Vec<T> = a.data.chunks_exact(T::SIZE).map(T::read).collect();
+        let elements = T::from_le_bytes(&a.data);
         let dynamic = ArrayD::from_shape_vec(shape, elements).map_err(|e| e.to_string())?;
         let ndim = dynamic.ndim();
         dynamic.into_dimensionality::<D>().map_err(|_| match D::NDIM {
@@ -323,14 +326,10 @@ pub trait IntoValue {
 impl<T: Element, D: ndarray::Dimension> IntoValue for ndarray::Array<T, D> {
     fn into_value(self) -> WitValue {
         let shape = self.shape().iter().map(|&n| n as u64).collect();
-        // Fixed-size writes into a zeroed buffer compile to plain stores (growing a Vec
-        // a few bytes at a time costs a call per element).
-        let mut data = vec![0u8; self.len() * T::SIZE];
-        let slots = data.chunks_exact_mut(T::SIZE);
-        match self.as_slice() {
-            Some(s) => slots.zip(s).for_each(|(out, v)| v.write(out)),
-            None => slots.zip(self.iter()).for_each(|(out, v)| v.write(out)),
-        }
+        let data = match self.as_slice() {
+            Some(values) => T::to_le_bytes(values),
+            None => T::to_le_bytes(&self.iter().copied().collect::<Vec<T>>()),
+        };
         WitValue::Array(Ndarray { dtype: T::DTYPE, shape, data })
     }
 }
@@ -474,7 +473,11 @@ pub mod __private {
             return Err(format!("no task `{name}` in this component (it has: {})", known.join(", ")));
         };
         let ctx = Context { key: ctx.key, block_index: ctx.block_index, seed: ctx.seed };
-        (task.call)(args, &params, &ctx)
+        let result = (task.call)(args, &params, &ctx);
+        // The instance ends with the call: what is still buffered (a last line with no
+        // newline) must reach the host's capture now. A failed flush loses only output.
+        let _ = std::io::Write::flush(&mut std::io::stdout());
+        result
     }
 
     /// The `tasks` export: what `tasks` holds, for people.

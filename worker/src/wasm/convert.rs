@@ -1,12 +1,13 @@
 //! Tessera values to and from the values of the WIT contract.
 //!
 //! Arrays cross as `ndarray { dtype, shape, data }` with `data` as
-//! [`Chunk::to_le_bytes`] lays it out. Bytes and JSON cross as themselves; a unit
+//! [`Chunk::le_bytes`] lays it out (borrowed, not copied, on the way in). Bytes and JSON cross as themselves; a unit
 //! value crosses as JSON `null`. A table returned by a task arrives as its Arrow IPC
 //! bytes ([`Value::Bytes`]).
 
-use super::bindings::tessera::task::types::{Context, Dtype, Ndarray, Value as WitValue};
+use super::bindings::tessera::task::types::{Context, Dtype, NdarrayParam, NdarrayResult, ValueParam, ValueResult};
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 use tessera_core::{Chunk, DType, Error, Key, Result, Value};
 
 fn to_wit_dtype(d: DType) -> Dtype {
@@ -41,15 +42,50 @@ fn from_wit_dtype(d: Dtype) -> DType {
     }
 }
 
-/// A chunk as a WIT array.
-pub fn chunk_to_wit(chunk: &Chunk) -> Ndarray {
-    let shape = chunk.shape().iter().map(|&n| n as u64).collect();
-    let data = chunk.to_le_bytes();
-    Ndarray { dtype: to_wit_dtype(chunk.dtype()), shape, data }
+/// A task argument made ready to cross into the guest: an array's bytes are borrowed
+/// from its chunk when the chunk is contiguous, so the only copy is into the guest.
+pub enum StagedArg<'a> {
+    /// An array's type, shape and bytes.
+    Array { dtype: Dtype, shape: Vec<u64>, data: Cow<'a, [u8]> },
+    /// Bytes as they are.
+    Bytes(&'a [u8]),
+    /// A JSON document's text.
+    Json(String),
+}
+
+impl<'a> StagedArg<'a> {
+    /// Stages a task argument.
+    pub fn new(v: &'a Value) -> Result<Self> {
+        Ok(match v {
+            Value::Chunk(c) => StagedArg::Array {
+                dtype: to_wit_dtype(c.dtype()),
+                shape: c.shape().iter().map(|&n| n as u64).collect(),
+                data: c.le_bytes(),
+            },
+            Value::Bytes(b) => StagedArg::Bytes(b),
+            Value::Json(j) => StagedArg::Json(j.to_string()),
+            Value::Unit => StagedArg::Json("null".into()),
+            Value::Tuple(_) => {
+                return Err(Error::invalid(
+                    "wasm",
+                    "a tuple cannot be passed to a WASM task; pass its parts as arguments",
+                ));
+            }
+        })
+    }
+
+    /// The WIT value, borrowing from the staged argument.
+    pub fn to_wit(&self) -> ValueParam<'_> {
+        match self {
+            StagedArg::Array { dtype, shape, data } => ValueParam::Array(NdarrayParam { dtype: *dtype, shape, data }),
+            StagedArg::Bytes(b) => ValueParam::Bytes(b),
+            StagedArg::Json(j) => ValueParam::Json(j),
+        }
+    }
 }
 
 /// A WIT array as a chunk, checking that the data fits the shape.
-pub fn chunk_from_wit(a: Ndarray) -> Result<Chunk> {
+fn chunk_from_wit(a: NdarrayResult) -> Result<Chunk> {
     let dtype = from_wit_dtype(a.dtype);
     let shape = a.shape.iter().map(|&n| usize::try_from(n)).collect::<std::result::Result<Vec<_>, _>>();
     let shape = shape.map_err(|_| Error::invalid("wasm", format!("array shape {:?} is too large", a.shape)))?;
@@ -57,25 +93,12 @@ pub fn chunk_from_wit(a: Ndarray) -> Result<Chunk> {
         .map_err(|e| Error::invalid("wasm", format!("the task's array does not fit its shape {:?}: {e}", a.shape)))
 }
 
-/// A task argument as a WIT value.
-pub fn value_to_wit(v: &Value) -> Result<WitValue> {
-    Ok(match v {
-        Value::Chunk(c) => WitValue::Array(chunk_to_wit(c)),
-        Value::Bytes(b) => WitValue::Bytes(b.clone()),
-        Value::Json(j) => WitValue::Json(j.to_string()),
-        Value::Unit => WitValue::Json("null".into()),
-        Value::Tuple(_) => {
-            return Err(Error::invalid("wasm", "a tuple cannot be passed to a WASM task; pass its parts as arguments"));
-        }
-    })
-}
-
 /// A task's WIT result as a value.
-pub fn value_from_wit(v: WitValue) -> Result<Value> {
+pub fn value_from_wit(v: ValueResult) -> Result<Value> {
     Ok(match v {
-        WitValue::Array(a) => Value::Chunk(chunk_from_wit(a)?),
-        WitValue::Bytes(b) | WitValue::Table(b) => Value::Bytes(b),
-        WitValue::Json(s) => Value::Json(
+        ValueResult::Array(a) => Value::Chunk(chunk_from_wit(a)?),
+        ValueResult::Bytes(b) | ValueResult::Table(b) => Value::Bytes(b),
+        ValueResult::Json(s) => Value::Json(
             serde_json::from_str(&s)
                 .map_err(|e| Error::invalid("wasm", format!("the task returned invalid JSON: {e}")))?,
         ),
@@ -89,7 +112,7 @@ pub fn seed_of(key: &Key) -> u64 {
     u64::from_le_bytes(digest[..8].try_into().expect("a sha256 has 32 bytes"))
 }
 
-/// The WIT context of task `key`.
-pub fn context_of(key: &Key) -> Context {
-    Context { key: key.to_string(), block_index: key.index.to_vec(), seed: seed_of(key) }
+/// The WIT context of task `key`, whose text is `key_text`.
+pub fn context_of<'a>(key: &'a Key, key_text: &'a str) -> Context<'a> {
+    Context { key: key_text, block_index: &key.index, seed: seed_of(key) }
 }

@@ -35,6 +35,8 @@ mod bindings {
     wasmtime::component::bindgen!({
         path: "../core/wit",
         world: "tessera:task/task",
+        // Arguments are lowered straight from the caller's buffers (no copy on the host).
+        ownership: Borrowing { duplicate_if_necessary: true },
     });
 }
 

@@ -7,7 +7,7 @@
 
 use super::WasmConfig;
 use super::cache::{CompileCache, sha256_hex};
-use super::convert::{context_of, value_from_wit, value_to_wit};
+use super::convert::{StagedArg, context_of, value_from_wit};
 use super::engine::WasmEngine;
 use super::module::{TaskInfo, WasmModule};
 use super::sandbox::{CapturedOutput, TaskState};
@@ -101,11 +101,13 @@ impl WasmRuntime {
             Ok(m) => m,
             Err(e) => return TaskRun { result: Err(e), output: CapturedOutput::default() },
         };
-        let wit_args = match args.iter().map(|v| value_to_wit(v)).collect::<Result<Vec<_>>>() {
+        let staged = match args.iter().map(|v| StagedArg::new(v)).collect::<Result<Vec<_>>>() {
             Ok(a) => a,
             Err(e) => return TaskRun { result: Err(e), output: CapturedOutput::default() },
         };
-        let ctx = context_of(key);
+        let wit_args: Vec<_> = staged.iter().map(StagedArg::to_wit).collect();
+        let key_text = key.to_string();
+        let ctx = context_of(key, &key_text);
         let mut store = Store::new(
             self.engine.engine(),
             TaskState::new(self.config.memory_limit, self.config.output_limit, ctx.seed),
@@ -116,7 +118,7 @@ impl WasmRuntime {
         let called = module
             .pre()
             .instantiate(&mut store)
-            .and_then(|world| world.call_call(&mut store, &op.task, &wit_args, params, &ctx));
+            .and_then(|world| world.call_call(&mut store, &op.task, &wit_args, params, ctx));
         let output = store.data().take_output();
         let failed = |message: String| Error::TaskFailed { key: key.to_string(), message };
         let result = match called {

@@ -7,7 +7,7 @@
 //! - `gaussian-wasm-vs-native`: the same WASM run against Tessera's native kernel
 //!   (peer `tessera-native`); speedup = native / WASM seconds.
 //! - `wasm-task-overhead`: the median seconds of one call of a tiny WASM task (fresh
-//!   instance, call, return; `probes`' `echo` on a one-element block), against Dask's
+//!   instance, call, return; the `echo` component on a one-element block), against Dask's
 //!   per-task time for trivial delayed tasks on its threaded scheduler.
 //!
 //! The sides take turns for [`ROUNDS`] rounds and each one's median is reported. The

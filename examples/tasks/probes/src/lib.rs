@@ -8,7 +8,7 @@ use serde::Deserialize;
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use tessera_guest::serde_json::{Value, json};
-use tessera_guest::{AnyArray, Context, task};
+use tessera_guest::{Context, task};
 
 /// Loops forever (the host must stop it with its time limit).
 #[task]
@@ -111,10 +111,4 @@ fn shout(#[params] p: ShoutParams) -> u64 {
     p.bytes as u64
 }
 
-/// Returns its input unchanged (round trip of every dtype across the boundary).
-#[task]
-fn echo(block: AnyArray) -> AnyArray {
-    block
-}
-
-tessera_guest::export_tasks!(spin, hog, boom, read_file, connect, environment, random, chatty, shout, echo);
+tessera_guest::export_tasks!(spin, hog, boom, read_file, connect, environment, random, chatty, shout);

@@ -21,7 +21,10 @@ fn ratio(signal: AnyArray, reference: AnyArray, background: AnyArray) -> Result<
         ));
     }
     let mut out = signal.to_f64();
-    Zip::from(&mut out).and(&reference.to_f64()).and(&background.to_f64()).for_each(|s, &r, &b| *s = (*s - b) / (r - b));
+    Zip::from(&mut out)
+        .and(&reference.to_f64())
+        .and(&background.to_f64())
+        .for_each(|s, &r, &b| *s = (*s - b) / (r - b));
     Ok(out)
 }
 

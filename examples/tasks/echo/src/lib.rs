@@ -1,0 +1,15 @@
+//! The smallest task there is: it returns its input. Its component holds nothing
+//! else, so it shows what one task costs the worker (a fresh instance, the copies in
+//! and out, the call) and that every dtype crosses the boundary unchanged.
+
+#![deny(unsafe_code)]
+
+use tessera_guest::{AnyArray, task};
+
+/// Returns its input unchanged.
+#[task]
+fn echo(block: AnyArray) -> AnyArray {
+    block
+}
+
+tessera_guest::export_tasks!(echo);
