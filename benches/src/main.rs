@@ -14,10 +14,10 @@ use std::time::Instant;
 use tessera::array::{Array, Axes, random};
 use tessera::{Client, Result};
 
-/// Task outputs are large buffers allocated and freed at a high rate; mimalloc reuses
-/// their pages instead of returning each one to the kernel and faulting it in again.
+/// Task outputs are large buffers allocated and freed at a high rate; see
+/// [`tessera_worker::heap`].
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tessera_worker::heap::Allocator = tessera_worker::heap::Allocator;
 
 const SIZE: u64 = 20_000;
 const CHUNK: u64 = 2_000;
@@ -38,6 +38,7 @@ fn workload(name: &str, size: u64, chunk: u64) -> Result<Option<Array>> {
 }
 
 fn main() -> ExitCode {
+    tessera_worker::heap::configure();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let seconds = match args.as_slice() {

@@ -12,10 +12,10 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Task outputs are large buffers allocated and freed at a high rate; mimalloc reuses
-/// their pages instead of returning each one to the kernel and faulting it in again.
+/// Task outputs are large buffers allocated and freed at a high rate; see
+/// [`tessera_worker::heap`].
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tessera_worker::heap::Allocator = tessera_worker::heap::Allocator;
 
 /// Tessera: lazy chunked arrays and task graphs, computed in parallel.
 #[derive(Parser)]
@@ -152,6 +152,7 @@ fn parse_triple(text: &str) -> Result<[u64; 3], String> {
 }
 
 fn main() -> ExitCode {
+    tessera_worker::heap::configure();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)

@@ -50,6 +50,22 @@ fn local_files_round_trip_with_every_codec_and_sharding() {
 }
 
 #[test]
+fn every_dtype_round_trips() {
+    let client = client();
+    let dir = tempfile::tempdir().unwrap();
+    let values = ArrayD::from_shape_fn(IxDyn(&[7, 6]), |ix| ix[0] as f64 * 6.0 + ix[1] as f64 - 20.0);
+    for dtype in DType::ALL {
+        let x = array::from_ndarray(values.clone(), &[3, 4]).unwrap().astype(dtype).unwrap();
+        let url = dir.path().join(format!("{dtype}.zarr"));
+        let url = url.to_str().unwrap();
+        x.to_zarr_with(&client, url, "/", &ZarrOptions::default()).unwrap();
+        let back = array::from_zarr(url, "/").unwrap();
+        assert_eq!(back.dtype(), dtype);
+        assert_eq!(back.compute_with(&client).unwrap(), x.compute_with(&client).unwrap(), "{dtype}");
+    }
+}
+
+#[test]
 fn memory_store_round_trips() {
     round_trip("memory://zarr-io-test", &ZarrOptions::default());
 }

@@ -5,9 +5,11 @@
 //! chains step by step (fused reductions band by band, [`tiled`]) and Rust closures in
 //! the local engine ([`execute`]), user code as sandboxed WebAssembly components
 //! ([`wasm`]), on a pool of task threads ([`pool`]); [`node`] runs all that as a
-//! networked worker of a distributed cluster.
+//! networked worker of a distributed cluster. [`heap`] is the allocator its binaries
+//! install.
 
 pub mod execute;
+pub mod heap;
 pub mod kernels;
 pub mod node;
 pub mod pool;

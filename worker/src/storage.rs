@@ -18,8 +18,8 @@ use object_store::memory::InMemory;
 use object_store::prefix::PrefixStore;
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
-use tessera_core::{Chunk, DType, Element as _, Error, Result, chunk_map, with_dtype};
-use zarrs::array::{Array, ArrayBuilder, ArraySubset};
+use tessera_core::{Chunk, DType, Error, Result, chunk_map};
+use zarrs::array::{Array, ArrayBuilder, ArrayBytes, ArraySubset};
 use zarrs::storage::ReadableWritableListableStorageTraits;
 use zarrs::storage::storage_adapter::async_to_sync::{AsyncToSyncBlockOn, AsyncToSyncStorageAdapter};
 use zarrs_object_store::AsyncObjectStore;
@@ -236,12 +236,14 @@ pub fn read_region(url: &str, path: &str, offset: &[u64], shape: &[usize]) -> Re
     let label = format!("{url} {}", node_path(path));
     let subset = ArraySubset::new_with_start_shape(offset.to_vec(), shape.iter().map(|&s| s as u64).collect())
         .map_err(|e| Error::storage(&label, e))?;
-    with_dtype!(dtype, T => {
-        let data = array
-            .retrieve_array_subset::<ndarray::ArrayD<T>>(&subset)
-            .map_err(|e| Error::storage(&label, format!("reading region at {offset:?} of shape {shape:?}: {e}")))?;
-        Ok(T::into_chunk(data))
-    })
+    let reading = |e: &dyn std::fmt::Display| {
+        Error::storage(&label, format!("reading region at {offset:?} of shape {shape:?}: {e}"))
+    };
+    // The decoded bytes become the chunk's elements with one copy (zarrs' typed
+    // retrieval zero-fills a vector before copying into it).
+    let bytes = array.retrieve_array_subset::<ArrayBytes<'static>>(&subset).map_err(|e| reading(&e))?;
+    let bytes = bytes.into_fixed().map_err(|e| reading(&e))?;
+    Chunk::from_le_bytes(dtype, shape.to_vec(), &bytes)
 }
 
 /// Writes `data` as chunk (or shard) `chunk_index`, converting to the array's type.
