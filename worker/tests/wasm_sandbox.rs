@@ -178,7 +178,9 @@ fn wrong_arguments_are_named() {
 #[test]
 fn the_gaussian_task_equals_the_native_kernel() {
     let Some((rt, op)) = setup("gaussian") else { return };
-    let cases: [(Value, Vec<f64>, f64); 7] = [
+    let cases: [(Value, Vec<f64>, f64); 9] = [
+        (chunk(&[5, 19, 23], |i| ((i * 37) % 251) as u8), vec![0.0, 1.5, 2.0], 4.0),
+        (chunk(&[4, 21, 18], |i| ((i * 7919) % 4099) as f32 * 0.5), vec![0.0, 2.0, 2.0], 4.0),
         (chunk(&[6, 37, 29], |i| ((i * 7919) % 4099) as u16), vec![1.0, 2.5, 1.5], 4.0),
         // Leading axes without a kernel: the task filters slab by slab.
         (chunk(&[3, 11, 13], |i| ((i * 7919) % 4099) as u16), vec![0.0, 1.5, 2.0], 4.0),
