@@ -1,9 +1,9 @@
 //! Tessera values to and from the values of the WIT contract.
 //!
 //! Arrays cross as `ndarray { dtype, shape, data }` with `data` as
-//! [`Chunk::le_bytes`] lays it out (borrowed, not copied, on the way in). Bytes and JSON cross as themselves; a unit
-//! value crosses as JSON `null`. A table returned by a task arrives as its Arrow IPC
-//! bytes ([`Value::Bytes`]).
+//! [`Chunk::le_bytes`] lays it out (borrowed, not copied, on the way in). Bytes and
+//! JSON cross as themselves; a unit value crosses as JSON `null`. A table returned by
+//! a task arrives as its Arrow IPC bytes ([`Value::Bytes`]).
 
 use super::bindings::tessera::task::types::{Context, Dtype, NdarrayParam, NdarrayResult, ValueParam, ValueResult};
 use sha2::{Digest, Sha256};
