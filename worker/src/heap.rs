@@ -35,3 +35,22 @@ pub fn configure() {
         unsafe { libmimalloc_sys::mi_option_set(PURGE_DELAY_OPTION, PURGE_DELAY_MS) };
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_option_set_is_mimallocs_purge_delay() {
+        if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
+            return;
+        }
+        // SAFETY: reading an option is a plain load mimalloc allows at any time.
+        let get = || unsafe { libmimalloc_sys::mi_option_get(PURGE_DELAY_OPTION) };
+        // mimalloc v3's purge delay defaults to 1000 ms; another option at this number
+        // (after an upgrade renumbers them) would show another default.
+        assert_eq!(get(), 1000, "option {PURGE_DELAY_OPTION} is not the purge delay");
+        configure();
+        assert_eq!(get(), PURGE_DELAY_MS);
+    }
+}
