@@ -12,9 +12,10 @@
 //! What it costs: a component is compiled once per worker (and cached on disk, keyed by
 //! the sha256 of its bytes and the engine's configuration); each task then gets a fresh
 //! `Store` and instance from a cached `InstancePre` (tens of microseconds). An array
-//! argument is copied from its chunk straight into the guest's memory and from there,
-//! by the guest library, into a typed array; a result is copied by the guest into
-//! bytes, by the host out of the guest's memory, and into the chunk's elements.
+//! argument is copied into the guest's memory straight from its chunk (a chunk not
+//! contiguous in C order is first laid out as bytes) and from there, by the guest
+//! library, into a typed array; a result is copied by the guest into bytes, by the
+//! host out of the guest's memory, and into the chunk's elements.
 //!
 //! - [`config`]: [`WasmConfig`], the limits and the cache directory;
 //! - [`engine`]: the shared wasmtime engine with its epoch ticker;
