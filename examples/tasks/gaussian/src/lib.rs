@@ -54,9 +54,20 @@ fn gaussian(block: AnyArray, #[params] p: Params) -> Result<AnyArray, String> {
         }
         kernels.push(Some(kernel(s, radius as usize)));
     }
+    // Each slab is converted to the float type as the filter reaches it, so no
+    // converted copy of the whole block is made.
     Ok(match block {
-        AnyArray::F64(a) => AnyArray::F64(filter(a, &kernels, |w| w)),
-        other => AnyArray::F32(filter(other.to_f32(), &kernels, |w| w as f32)),
+        AnyArray::F64(a) => AnyArray::F64(filter(&a, &kernels, |w| w, |v| v)),
+        AnyArray::F32(a) => AnyArray::F32(filter(&a, &kernels, |w| w as f32, |v| v)),
+        AnyArray::Bool(a) => AnyArray::F32(filter(&a, &kernels, |w| w as f32, |v| f32::from(u8::from(v)))),
+        AnyArray::I8(a) => AnyArray::F32(filter(&a, &kernels, |w| w as f32, f32::from)),
+        AnyArray::I16(a) => AnyArray::F32(filter(&a, &kernels, |w| w as f32, f32::from)),
+        AnyArray::I32(a) => AnyArray::F32(filter(&a, &kernels, |w| w as f32, |v| v as f32)),
+        AnyArray::I64(a) => AnyArray::F32(filter(&a, &kernels, |w| w as f32, |v| v as f32)),
+        AnyArray::U8(a) => AnyArray::F32(filter(&a, &kernels, |w| w as f32, f32::from)),
+        AnyArray::U16(a) => AnyArray::F32(filter(&a, &kernels, |w| w as f32, f32::from)),
+        AnyArray::U32(a) => AnyArray::F32(filter(&a, &kernels, |w| w as f32, |v| v as f32)),
+        AnyArray::U64(a) => AnyArray::F32(filter(&a, &kernels, |w| w as f32, |v| v as f32)),
     })
 }
 
@@ -76,35 +87,42 @@ impl Real for f64 {}
 
 /// Applies each 1-D kernel along its axis, one axis after another, one slab at a time:
 /// the leading axes without a kernel (z, for a filter in y and x) split the block
-/// into independent slabs, so the passes work on a slab that stays in cache, and the
-/// last pass writes straight into the result.
-fn filter<F: Real>(a: ArrayD<F>, kernels: &[Option<Vec<f64>>], weight: impl Fn(f64) -> F) -> ArrayD<F> {
+/// into independent slabs, so the passes work on a slab that stays in cache. A slab
+/// is converted to the float type `F` (by `convert`) when the filter reaches it, and
+/// the last pass writes straight into the result.
+fn filter<T: Copy, F: Real>(
+    a: &ArrayD<T>,
+    kernels: &[Option<Vec<f64>>],
+    weight: impl Fn(f64) -> F,
+    convert: impl Fn(T) -> F,
+) -> ArrayD<F> {
     let shape = a.shape().to_vec();
     let passes: Vec<(usize, Vec<F>)> = kernels
         .iter()
         .enumerate()
         .filter_map(|(axis, k)| Some((axis, k.as_ref()?.iter().map(|&v| weight(v)).collect())))
         .collect();
-    let Some(&(first, _)) = passes.first() else { return a };
+    let Some(&(first, _)) = passes.first() else { return a.mapv(convert) };
     let slab_shape = &shape[first..];
     let slab_len: usize = slab_shape.iter().product();
     if slab_len == 0 {
-        return a;
+        return a.mapv(convert);
     }
-    let values: Cow<[F]> = match a.as_slice() {
+    let values: Cow<[T]> = match a.as_slice() {
         Some(values) => Cow::Borrowed(values),
         None => Cow::Owned(a.iter().copied().collect()),
     };
     let mut out = vec![F::default(); values.len()];
-    // Between passes a slab lives in `cur`; the first pass reads the input itself.
-    let (mut cur, mut tmp) = (vec![F::default(); slab_len], vec![F::default(); slab_len]);
+    // A slab lives in `cur` between passes (and as converted, before the first).
+    let (mut cur, mut tmp) = (Vec::with_capacity(slab_len), vec![F::default(); slab_len]);
     for (src, dst) in values.chunks_exact(slab_len).zip(out.chunks_exact_mut(slab_len)) {
+        cur.clear();
+        cur.extend(src.iter().map(|&v| convert(v)));
         for (i, (axis, w)) in passes.iter().enumerate() {
-            let input: &[F] = if i == 0 { src } else { &cur };
             if i + 1 == passes.len() {
-                correlate_axis(input, dst, slab_shape, axis - first, w);
+                correlate_axis(&cur, dst, slab_shape, axis - first, w);
             } else {
-                correlate_axis(input, &mut tmp, slab_shape, axis - first, w);
+                correlate_axis(&cur, &mut tmp, slab_shape, axis - first, w);
                 std::mem::swap(&mut cur, &mut tmp);
             }
         }
