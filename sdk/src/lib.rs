@@ -12,6 +12,8 @@
 //! lazy graph, `persist` and `compute`; `examples/wasm_mask.rs` maps a WASM task over
 //! blocks.
 
+#![warn(missing_docs)]
+
 pub mod array;
 pub mod client;
 pub mod coordination;

@@ -8,6 +8,8 @@
 //! networked worker of a distributed cluster. [`heap`] is the allocator its binaries
 //! install.
 
+#![warn(missing_docs)]
+
 pub mod execute;
 pub mod heap;
 pub mod kernels;

@@ -45,8 +45,15 @@ fn from_wit_dtype(d: Dtype) -> DType {
 /// A task argument made ready to cross into the guest: an array's bytes are borrowed
 /// from its chunk when the chunk is contiguous, so the only copy is into the guest.
 pub enum StagedArg<'a> {
-    /// An array's type, shape and bytes.
-    Array { dtype: Dtype, shape: Vec<u64>, data: Cow<'a, [u8]> },
+    /// An array.
+    Array {
+        /// Its element type.
+        dtype: Dtype,
+        /// Its shape.
+        shape: Vec<u64>,
+        /// Its elements in C order, little endian.
+        data: Cow<'a, [u8]>,
+    },
     /// Bytes as they are.
     Bytes(&'a [u8]),
     /// A JSON document's text.
