@@ -9,6 +9,8 @@
 //! Values ([`Value`]) are what tasks produce: mostly [`Chunk`]s, n-dimensional arrays
 //! whose element type ([`DType`]) is known only at run time.
 
+#![warn(missing_docs)]
+
 pub mod chunk;
 pub mod chunk_bytes;
 pub mod dtype;

@@ -99,58 +99,167 @@ pub struct WasmTask {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum ArrayOp {
     /// A block filled with one value (no arguments).
-    Full { shape: Vec<usize>, value: Scalar, dtype: DType },
+    Full {
+        /// The block's shape.
+        shape: Vec<usize>,
+        /// The value of every element.
+        value: Scalar,
+        /// The element type.
+        dtype: DType,
+    },
     /// A 1-D block of `start + (offset + i) * step` for `i < len` (no arguments).
-    Arange { start: f64, step: f64, offset: u64, len: usize, dtype: DType },
+    Arange {
+        /// The whole range's first value.
+        start: f64,
+        /// The distance between values.
+        step: f64,
+        /// The block's first position in the whole range.
+        offset: u64,
+        /// The block's length.
+        len: usize,
+        /// The element type.
+        dtype: DType,
+    },
     /// A block of a seeded random array (no arguments). Each element depends only on
     /// the seed and its global index, so values do not depend on the chunking.
-    Random { dist: Distribution, seed: u64, array_shape: Vec<u64>, offset: Vec<u64>, shape: Vec<usize>, dtype: DType },
+    Random {
+        /// The distribution drawn from.
+        dist: Distribution,
+        /// The whole array's seed.
+        seed: u64,
+        /// The whole array's shape.
+        array_shape: Vec<u64>,
+        /// The block's position in the array.
+        offset: Vec<u64>,
+        /// The block's shape.
+        shape: Vec<usize>,
+        /// The element type.
+        dtype: DType,
+    },
     /// Reads the region `offset .. offset + shape` of a Zarr array (no arguments).
-    ZarrRead { store: String, path: String, offset: Vec<u64>, shape: Vec<usize> },
+    ZarrRead {
+        /// The store's URL (`file://`, `memory://`, `s3://`…).
+        store: String,
+        /// The array's path within the store.
+        path: String,
+        /// Where the region starts.
+        offset: Vec<u64>,
+        /// The region's shape.
+        shape: Vec<usize>,
+    },
     /// Writes argument 0 as chunk (or shard) `chunk` of a Zarr array; returns a boolean
     /// block of ones-shape holding `true`.
-    ZarrWrite { store: String, path: String, chunk: Vec<u64> },
+    ZarrWrite {
+        /// The store's URL.
+        store: String,
+        /// The array's path within the store.
+        path: String,
+        /// The chunk's (or shard's) grid index.
+        chunk: Vec<u64>,
+    },
     /// One-argument element-wise function.
     Unary(UnaryOp),
     /// Two-argument element-wise function with NumPy broadcasting.
     Binary(BinaryOp),
     /// Element-wise function of argument 0 and a scalar (`x op s`, or `s op x` when
     /// `scalar_first`).
-    BinaryScalar { op: BinaryOp, scalar: Scalar, scalar_first: bool },
+    BinaryScalar {
+        /// The function.
+        op: BinaryOp,
+        /// The scalar operand.
+        scalar: Scalar,
+        /// True when the scalar is the left operand.
+        scalar_first: bool,
+    },
     /// `where(cond, x, y)` over three broadcast arguments.
     Where,
     /// Permutes the axes of argument 0.
-    Transpose { axes: Vec<usize> },
+    Transpose {
+        /// The input axis each output axis comes from.
+        axes: Vec<usize>,
+    },
     /// Slices argument 0 (one [`AxisSlice`] per axis), then removes `drop_axes`
     /// (integer indexing).
-    Slice { slices: Vec<AxisSlice>, drop_axes: Vec<usize> },
+    Slice {
+        /// One slice per axis.
+        slices: Vec<AxisSlice>,
+        /// Axes removed after slicing (each sliced to length one).
+        drop_axes: Vec<usize>,
+    },
     /// Cuts `pieces[i]` (one range per axis) out of argument `i` and lays the pieces out
     /// on a grid of `grid` pieces per axis (row-major): rechunk, concatenate, halos.
-    Assemble { grid: Vec<usize>, pieces: Vec<Vec<(usize, usize)>> },
+    Assemble {
+        /// Pieces per axis of the output.
+        grid: Vec<usize>,
+        /// For each argument, the `(start, stop)` range cut out of it on each axis.
+        pieces: Vec<Vec<(usize, usize)>>,
+    },
     /// Pads argument 0 by `(before, after)` elements per axis.
-    Pad { widths: Vec<(usize, usize)>, mode: PadMode },
+    Pad {
+        /// Elements added `(before, after)` on each axis.
+        widths: Vec<(usize, usize)>,
+        /// What the new elements hold.
+        mode: PadMode,
+    },
     /// Inserts a new axis of length one at `axis`.
-    ExpandDims { axis: usize },
+    ExpandDims {
+        /// Where the new axis goes.
+        axis: usize,
+    },
     /// First step of a tree reduction: one block to a partial result (reduced axes kept
     /// with length one). `offset` is the block's global position and `array_shape` the
     /// whole array's shape (needed by argmin / argmax).
-    ReduceChunk { kind: ReduceKind, axes: Vec<usize>, offset: Vec<u64>, array_shape: Vec<u64> },
+    ReduceChunk {
+        /// The reduction.
+        kind: ReduceKind,
+        /// The axes reduced.
+        axes: Vec<usize>,
+        /// The block's position in the array.
+        offset: Vec<u64>,
+        /// The whole array's shape.
+        array_shape: Vec<u64>,
+    },
     /// Merges any number of partial results of the same shape.
-    ReduceCombine { kind: ReduceKind },
+    ReduceCombine {
+        /// The reduction.
+        kind: ReduceKind,
+    },
     /// Turns a partial result into the final block; drops the reduced axes unless
     /// `keepdims`.
-    ReduceFinalize { kind: ReduceKind, axes: Vec<usize>, keepdims: bool },
+    ReduceFinalize {
+        /// The reduction.
+        kind: ReduceKind,
+        /// The axes reduced.
+        axes: Vec<usize>,
+        /// Keep the reduced axes with length one.
+        keepdims: bool,
+    },
     /// Counts of argument 0's values in `bins` equal bins over `range` (u64, 1-D).
-    Histogram { bins: usize, range: (f64, f64) },
+    Histogram {
+        /// How many bins.
+        bins: usize,
+        /// The `(low, high)` range the bins split.
+        range: (f64, f64),
+    },
     /// Element-wise sum of all arguments (same shape), e.g. to merge histograms.
     AddN,
     /// Otsu's threshold from a histogram over `range`, as a 0-d float64 block.
-    OtsuThreshold { range: (f64, f64) },
+    OtsuThreshold {
+        /// The `(low, high)` range of the histogram's bins.
+        range: (f64, f64),
+    },
     /// Separable gaussian filter with one sigma per axis (`truncate` sigmas wide),
     /// the block's borders reflected; integer input gives float32 output. Only the
     /// `window` of the result (one index range per axis) is kept, all of it when `None`:
     /// a block with a halo is filtered and trimmed in one step.
-    GaussianFilter { sigma: Vec<f64>, truncate: f64, window: Option<Vec<std::ops::Range<usize>>> },
+    GaussianFilter {
+        /// One standard deviation per axis (0 leaves an axis alone).
+        sigma: Vec<f64>,
+        /// The kernel's half-width in standard deviations.
+        truncate: f64,
+        /// The part of the result kept, one index range per axis.
+        window: Option<Vec<std::ops::Range<usize>>>,
+    },
 }
 
 impl ArrayOp {
@@ -193,9 +302,19 @@ impl ArrayOp {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Distribution {
     /// Uniform on `[low, high)`.
-    Uniform { low: f64, high: f64 },
+    Uniform {
+        /// The lowest value (included).
+        low: f64,
+        /// The highest value (excluded).
+        high: f64,
+    },
     /// Normal with mean `mean` and standard deviation `std`.
-    Normal { mean: f64, std: f64 },
+    Normal {
+        /// The mean.
+        mean: f64,
+        /// The standard deviation.
+        std: f64,
+    },
 }
 
 /// One axis of a slice: elements `start, start + step, …` before `stop` for a positive
@@ -240,7 +359,12 @@ pub enum UnaryOp {
     /// Converts to another element type.
     AsType(DType),
     /// Clamps to `[min, max]` (either bound optional).
-    Clip { min: Option<Scalar>, max: Option<Scalar> },
+    Clip {
+        /// The lower bound, if any.
+        min: Option<Scalar>,
+        /// The upper bound, if any.
+        max: Option<Scalar>,
+    },
 }
 
 impl UnaryOp {
@@ -350,9 +474,15 @@ pub enum ReduceKind {
     /// Arithmetic mean (float64).
     Mean,
     /// Variance with `ddof` delta degrees of freedom (float64).
-    Var { ddof: f64 },
+    Var {
+        /// Delta degrees of freedom: the sum of squares is divided by `n - ddof`.
+        ddof: f64,
+    },
     /// Standard deviation with `ddof` delta degrees of freedom (float64).
-    Std { ddof: f64 },
+    Std {
+        /// Delta degrees of freedom: the sum of squares is divided by `n - ddof`.
+        ddof: f64,
+    },
     /// Minimum.
     Min,
     /// Maximum.
