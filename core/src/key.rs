@@ -1,42 +1,100 @@
 //! Keys name the values of a graph: a collection name plus a block index.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
+use std::cmp::Ordering;
 use std::fmt;
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
 /// The name of one value in a graph: the collection it belongs to and its block index.
 ///
 /// `Key::new("sum-3f2a", [1, 0])` is block (1, 0) of collection `sum-3f2a`; a scalar
 /// result has an empty index. Name and index are reference-counted, so cloning a key
-/// (which the engines do for every edge of a graph) allocates nothing.
-#[derive(Clone, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+/// (which the engines do for every edge of a graph) allocates nothing. A key carries
+/// the hash of its content, so hashing it (which the engines do several times per
+/// task) reads neither the name nor the index.
+#[derive(Clone, Deserialize)]
+#[serde(from = "KeyParts")]
 pub struct Key {
-    /// The collection (layer) the key belongs to.
-    pub name: Arc<str>,
-    /// The block index within the collection.
-    pub index: Arc<[u64]>,
+    name: Arc<str>,
+    index: Arc<[u64]>,
+    /// Hash of name and index, computed once by [`Key::new`].
+    hash: u64,
+}
+
+/// The serialised form of a [`Key`]: its content, without the hash.
+#[derive(Deserialize)]
+#[serde(rename = "Key")]
+struct KeyParts {
+    name: Arc<str>,
+    index: Arc<[u64]>,
+}
+
+impl From<KeyParts> for Key {
+    fn from(parts: KeyParts) -> Self {
+        Key::new(parts.name, parts.index)
+    }
+}
+
+impl Serialize for Key {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut parts = serializer.serialize_struct("Key", 2)?;
+        parts.serialize_field("name", &self.name)?;
+        parts.serialize_field("index", &self.index)?;
+        parts.end()
+    }
 }
 
 impl Key {
     /// A key for block `index` of collection `name`.
     pub fn new(name: impl Into<Arc<str>>, index: impl Into<Arc<[u64]>>) -> Self {
-        Key { name: name.into(), index: index.into() }
+        let (name, index) = (name.into(), index.into());
+        let hash = rustc_hash::FxBuildHasher.hash_one((&*name, &*index));
+        Key { name, index, hash }
+    }
+
+    /// The collection (layer) the key belongs to.
+    pub fn name(&self) -> &Arc<str> {
+        &self.name
+    }
+
+    /// The block index within the collection.
+    pub fn index(&self) -> &[u64] {
+        &self.index
     }
 }
 
 impl PartialEq for Key {
-    /// Equal names and indices. Keys of one collection usually share their name's
-    /// allocation, so the name's bytes are compared only when the pointers differ.
+    /// Equal names and indices. Keys of different content almost always differ in
+    /// hash, and keys of one collection usually share their name's allocation, so
+    /// the name's bytes are compared only when the hashes match and the pointers differ.
     fn eq(&self, other: &Key) -> bool {
-        (Arc::ptr_eq(&self.name, &other.name) || self.name == other.name) && self.index == other.index
+        self.hash == other.hash
+            && (Arc::ptr_eq(&self.index, &other.index) || self.index == other.index)
+            && (Arc::ptr_eq(&self.name, &other.name) || self.name == other.name)
+    }
+}
+
+impl Eq for Key {}
+
+impl PartialOrd for Key {
+    fn partial_cmp(&self, other: &Key) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Key {
+    /// By name, then by index.
+    fn cmp(&self, other: &Key) -> Ordering {
+        (&self.name, &self.index).cmp(&(&other.name, &other.index))
     }
 }
 
 impl std::hash::Hash for Key {
-    /// Hashes what [`PartialEq`] compares: the name's bytes and the index.
+    /// Writes the hash computed from what [`PartialEq`] compares: name and index.
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.name.hash(state);
-        self.index.hash(state);
+        state.write_u64(self.hash);
     }
 }
 
@@ -98,6 +156,23 @@ mod tests {
         assert!(a == b && a == c && hash(&a) == hash(&c));
         assert_ne!(a, Key::new("x", [2]));
         assert_ne!(a, Key::new("y", [1]));
+    }
+
+    #[test]
+    fn a_key_read_back_from_the_wire_equals_and_hashes_as_the_original() {
+        use std::hash::BuildHasher;
+        let key = Key::new("sum-3f2a", [4, 2]);
+        let bytes = postcard::to_allocvec(&key).unwrap();
+        assert_eq!(
+            bytes,
+            postcard::to_allocvec(&("sum-3f2a", &[4u64, 2][..])).unwrap(),
+            "only name and index are sent"
+        );
+        let back: Key = postcard::from_bytes(&bytes).unwrap();
+        let hash = |k: &Key| rustc_hash::FxBuildHasher.hash_one(k);
+        assert!(back == key && hash(&back) == hash(&key));
+        let json: Key = serde_json::from_str(&serde_json::to_string(&key).unwrap()).unwrap();
+        assert!(json == key && hash(&json) == hash(&key));
     }
 
     #[test]

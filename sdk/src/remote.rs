@@ -432,7 +432,7 @@ mod tests {
         let values: Vec<(Key, Arc<Value>)> =
             (0..5).map(|i| (Key::new("s", [i]), Arc::new(Value::Json(serde_json::json!(i))))).collect();
         let shares = share_out(&[worker("a", 2), worker("b", 1)], values.clone()).unwrap();
-        let indices = |w: &str| shares[w].iter().map(|(k, _)| k.index[0]).collect::<Vec<_>>();
+        let indices = |w: &str| shares[w].iter().map(|(k, _)| k.index()[0]).collect::<Vec<_>>();
         assert_eq!(indices("a"), [0, 2, 3], "a has two threads: two seats in every round of three");
         assert_eq!(indices("b"), [1, 4]);
         let err = share_out(&[], values).unwrap_err().to_string();

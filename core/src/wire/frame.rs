@@ -128,7 +128,7 @@ mod tests {
         while let Some(batch) = read::<_, Vec<DataRequest>>(&mut r, &mut buf).await.unwrap() {
             for request in batch {
                 let DataRequest::Get { keys } = request else { panic!("only gets were sent: {request:?}") };
-                seen.push(keys[0].index[0]);
+                seen.push(keys[0].index()[0]);
             }
         }
         sender.await.unwrap().unwrap();

@@ -296,7 +296,7 @@ impl Cluster {
                 self.event(Event::TaskFinished { worker: id, key, nbytes })
             }
             WorkerReport::Erred { key, message } => {
-                self.activity.erred(&key.name);
+                self.activity.erred(key.name());
                 self.event(Event::TaskErred { worker: id, key, message })
             }
             WorkerReport::MissingInputs { key, missing } => {
@@ -349,7 +349,7 @@ impl Cluster {
                         resources: task.resources.clone(),
                     });
                     if let std::collections::hash_map::Entry::Vacant(slot) = self.tasks.entry(key) {
-                        self.activity.submitted(&slot.key().name, task.deps.iter().map(|d| &d.name));
+                        self.activity.submitted(slot.key().name(), task.deps.iter().map(|d| d.name()));
                         slot.insert(task);
                     }
                 }
@@ -619,7 +619,7 @@ impl Cluster {
                 }
             }
             Command::Forget { key } => {
-                self.activity.forgotten(&key.name);
+                self.activity.forgotten(key.name());
                 self.tasks.remove(&key);
             }
         }

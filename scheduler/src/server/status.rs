@@ -111,7 +111,7 @@ impl Finished {
     fn record(&self) -> TaskRecord {
         TaskRecord {
             key: self.key.to_string(),
-            group: self.key.name.to_string(),
+            group: self.key.name().to_string(),
             worker: self.worker.to_string(),
             start_s: self.start_s,
             duration_s: self.duration_s,
@@ -159,7 +159,7 @@ impl Activity {
 
     /// Task `key` (of group `key.name`) finished on `worker` after `duration_s`.
     pub fn finished(&mut self, key: &Key, worker: &Arc<str>, duration_s: f64) {
-        if let Some(counters) = self.groups.get_mut(&key.name) {
+        if let Some(counters) = self.groups.get_mut(key.name()) {
             counters.done += 1;
             counters.duration_sum_s += duration_s;
         }

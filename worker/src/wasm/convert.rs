@@ -121,5 +121,5 @@ pub fn seed_of(key: &Key) -> u64 {
 
 /// The WIT context of task `key`, whose text is `key_text`.
 pub fn context_of<'a>(key: &'a Key, key_text: &'a str) -> Context<'a> {
-    Context { key: key_text, block_index: &key.index, seed: seed_of(key) }
+    Context { key: key_text, block_index: key.index(), seed: seed_of(key) }
 }
