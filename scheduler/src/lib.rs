@@ -1,11 +1,11 @@
 //! Tessera's scheduler: a pure, sans-IO task state machine in the spirit of Dask's
 //! distributed scheduler.
 //!
-//! [`State`] knows the structure of submitted graphs ([`TaskSpec`]), the workers and
-//! their threads, and where every value lives. A shell — the in-process engine, a
-//! network server or a simulator — feeds it [`Event`]s and carries out the
-//! [`Command`]s that [`State::handle`] returns. There are no threads, sockets, timers or
-//! async here, so every behaviour is reproducible in a test.
+//! [`State`] knows the submitted tasks (their dependencies, and the ops it hands back to
+//! run), the workers and their threads, and where every value lives. A shell — the
+//! in-process engine, a network server or a simulator — feeds it [`Event`]s and carries
+//! out the [`Command`]s that [`State::handle`] returns. There are no threads, sockets,
+//! timers or async here, so every behaviour is reproducible in a test.
 //!
 //! What it guarantees:
 //! - each needed task runs once a worker has a free thread, highest [priority](order)
@@ -28,5 +28,5 @@ pub mod server;
 pub mod state;
 mod workers;
 
-pub use protocol::{ClientId, Command, Event, TaskSpec, TaskState, WorkerId};
+pub use protocol::{ClientId, Command, Event, TaskState, WorkerId};
 pub use state::State;

@@ -3,7 +3,7 @@
 //! ([`TaskState`]). Everything here is plain data; the shell owns the I/O.
 
 use std::sync::Arc;
-use tessera_core::Key;
+use tessera_core::{Key, Task};
 
 /// A worker (a process, or the in-process pool), named by the shell.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -13,30 +13,8 @@ pub struct WorkerId(pub u32);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ClientId(pub u32);
 
-/// The structure of one task: its key and the keys whose values it reads. What the
-/// task computes stays with the shell.
-#[derive(Clone, Debug, PartialEq)]
-pub struct TaskSpec {
-    /// The key the task computes.
-    pub key: Key,
-    /// The keys the task reads, in argument order (repeats allowed).
-    pub deps: Arc<[Key]>,
-    /// How many times the task is run again after it fails.
-    pub retries: u32,
-    /// Resources a worker must have free to run it (`(name, amount)`).
-    pub resources: Vec<(String, f64)>,
-}
-
-impl TaskSpec {
-    /// A task computing `key` from the values of `deps`, not retried, needing no
-    /// resource.
-    pub fn new(key: Key, deps: Vec<Key>) -> Self {
-        TaskSpec { key, deps: deps.into(), retries: 0, resources: Vec::new() }
-    }
-}
-
 /// Something that happened, told to [`State::handle`](crate::State::handle).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub enum Event {
     /// A worker joined with `nthreads` threads (again: its thread count is updated).
     WorkerAdded {
@@ -53,12 +31,14 @@ pub enum Event {
         worker: WorkerId,
     },
     /// A client wants `wanted` computed from `tasks` (plus tasks the scheduler already
-    /// knows; a spec for a known key is ignored).
+    /// knows; a task for a known key is ignored).
     GraphSubmitted {
         /// The client.
         client: ClientId,
-        /// The task structure, in any order.
-        tasks: Vec<TaskSpec>,
+        /// Each key with the task computing it, in any order. The scheduler reads the
+        /// task's dependencies, retries and resources, and hands the task back with
+        /// [`Command::Execute`].
+        tasks: Vec<(Key, Arc<Task>)>,
         /// The keys the client wants, most urgent first.
         wanted: Vec<Key>,
     },
@@ -137,7 +117,7 @@ pub enum Event {
 }
 
 /// Something the shell must do, returned by [`State::handle`](crate::State::handle).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub enum Command {
     /// Run the task on that worker; every dependency is in memory somewhere
     /// ([`State::who_has`](crate::State::who_has)).
@@ -146,6 +126,8 @@ pub enum Command {
         worker: WorkerId,
         /// The task's key.
         key: Key,
+        /// What to run: the task submitted for `key`.
+        task: Arc<Task>,
     },
     /// That worker may drop the value of `key`.
     Release {
@@ -171,13 +153,34 @@ pub enum Command {
         /// failed first.
         message: String,
     },
-    /// The scheduler forgot the task: the shell may drop what it keeps for it (its op).
-    /// Sent once, after any `Release` of its value.
+    /// The scheduler forgot the task (and dropped its op). Sent once, after any
+    /// `Release` of its value.
     Forget {
         /// The key.
         key: Key,
     },
 }
+
+impl PartialEq for Command {
+    /// The same instruction: the same variant about the same key, worker and client.
+    /// `Execute` does not compare the tasks (ops have no equality): a key names one task
+    /// in the scheduler.
+    fn eq(&self, other: &Command) -> bool {
+        use Command::*;
+        match (self, other) {
+            (Execute { worker: w1, key: k1, .. }, Execute { worker: w2, key: k2, .. })
+            | (Release { worker: w1, key: k1 }, Release { worker: w2, key: k2 }) => w1 == w2 && k1 == k2,
+            (Ready { client: c1, key: k1 }, Ready { client: c2, key: k2 }) => c1 == c2 && k1 == k2,
+            (Erred { client: c1, key: k1, message: m1 }, Erred { client: c2, key: k2, message: m2 }) => {
+                c1 == c2 && k1 == k2 && m1 == m2
+            }
+            (Forget { key: k1 }, Forget { key: k2 }) => k1 == k2,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Command {}
 
 /// Where a task stands; see the [`state`](crate::state) module for the life cycle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

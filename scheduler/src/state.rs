@@ -37,13 +37,14 @@
 //! unknown workers or keys are ignored.
 
 use crate::order::{self, Priority};
-use crate::protocol::{ClientId, Command, Event, TaskSpec, TaskState, WorkerId};
+use crate::protocol::{ClientId, Command, Event, TaskState, WorkerId};
 use crate::workers::Workers;
 use rustc_hash::FxHashMap;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashSet};
 use std::sync::Arc;
 use tessera_core::Key;
+use tessera_core::Task as Spec;
 
 mod check;
 #[cfg(test)]
@@ -100,8 +101,9 @@ struct Task {
     nbytes: u64,
     wanted_by: Vec<ClientId>,
     failure: Option<Box<Failure>>,
-    /// A value a client put on a worker: nothing can compute it again.
-    scattered: bool,
+    /// What the task runs, handed to the shell with `Execute`. None for a value a
+    /// client put on a worker: nothing can compute it again.
+    spec: Option<Arc<Spec>>,
 }
 
 /// A task's edges: its distinct dependencies and the live tasks depending on it. Each
@@ -266,17 +268,11 @@ impl State {
 
     // ----- events -----
 
-    fn submit(&mut self, client: ClientId, specs: Vec<TaskSpec>, wanted: Vec<Key>, out: &mut Vec<Command>) {
+    fn submit(&mut self, client: ClientId, tasks: Vec<(Key, Arc<Spec>)>, wanted: Vec<Key>, out: &mut Vec<Command>) {
         let generation = self.generation;
         self.generation = self.generation.wrapping_add(1);
-        let mut options: Vec<(u32, Vec<(String, f64)>)> = Vec::with_capacity(specs.len());
-        let mut keys = Vec::with_capacity(specs.len());
-        let mut deps = Vec::with_capacity(specs.len());
-        for spec in specs {
-            keys.push(spec.key);
-            deps.push(spec.deps);
-            options.push((spec.retries, spec.resources));
-        }
+        let (keys, specs): (Vec<Key>, Vec<Arc<Spec>>) = tasks.into_iter().unzip();
+        let deps = |i: usize| &specs[i].deps[..];
         // The new specs: the first spec of each key not known yet. Dependencies are
         // resolved once, into a compressed edge list indexed by spec.
         let mut local: FxHashMap<&Key, u32> = FxHashMap::default();
@@ -287,12 +283,12 @@ impl State {
             }
         }
         let mut offsets = Vec::with_capacity(keys.len() + 1);
-        let mut edges = Vec::with_capacity(deps.iter().map(|d| d.len()).sum());
+        let mut edges = Vec::with_capacity((0..keys.len()).map(|i| deps(i).len()).sum());
         offsets.push(0);
         for (i, key) in keys.iter().enumerate() {
             if local.get(key) == Some(&(i as u32)) {
                 // `local` holds only keys the scheduler does not know.
-                edges.extend(deps[i].iter().map(|dep| match local.get(dep) {
+                edges.extend(deps(i).iter().map(|dep| match local.get(dep) {
                     Some(&j) => Dep::Local(j),
                     None => self.ids.get(dep).map_or(Dep::Missing, |&id| Dep::Known(id)),
                 }));
@@ -314,16 +310,16 @@ impl State {
         self.tasks.reserve(fresh);
         self.links.reserve(fresh);
         let mut created: Vec<Option<TaskId>> = vec![None; keys.len()];
-        let mut keys: Vec<Option<Key>> = keys.into_iter().map(Some).collect();
+        let mut tasks: Vec<Option<(Key, Arc<Spec>)>> = keys.into_iter().zip(specs).map(Some).collect();
         for (position, &i) in order.iter().enumerate() {
             let i = i as usize;
-            let Some(key) = keys[i].take() else { continue };
+            let Some((key, spec)) = tasks[i].take() else { continue };
             let id = self.alloc(key, Priority::new(generation, position as u32));
             let task = &mut self.tasks[id.ix()];
-            (task.retries, task.resources) = std::mem::take(&mut options[i]);
+            (task.retries, task.resources) = (spec.retries, spec.resources.clone());
             let mut problem = None;
             let mut dep_ids = std::mem::take(&mut self.dep_ids);
-            for (dep, dep_key) in edges_of(i).iter().zip(deps[i].iter()) {
+            for (dep, dep_key) in edges_of(i).iter().zip(spec.deps.iter()) {
                 match *dep {
                     Dep::Known(d) => dep_ids.push(d),
                     Dep::Local(j) => match created[j as usize] {
@@ -334,6 +330,7 @@ impl State {
                 }
             }
             created[i] = Some(id);
+            self.tasks[id.ix()].spec = Some(spec);
             match problem {
                 Some(problem) => {
                     let message = format!("task {} {problem}", self.tasks[id.ix()].key);
@@ -532,7 +529,6 @@ impl State {
             task.state = Memory;
             task.worker = Some(worker);
             task.nbytes = nbytes;
-            task.scattered = true;
             task.wanted_by.push(client);
             out.push(Command::Ready { client, key: task.key.clone() });
             self.recheck.push(id);
@@ -618,7 +614,7 @@ impl State {
     /// dependencies, which become needed in turn.
     fn start_waiting(&mut self, id: TaskId, out: &mut Vec<Command>) {
         let task = &self.tasks[id.ix()];
-        if task.scattered {
+        if task.spec.is_none() {
             let message = format!(
                 "the scattered value {} is gone (its workers left, or it was released) and nothing can compute \
                  it again; scatter it again",
@@ -789,12 +785,13 @@ impl State {
             }
         }
         while let Some(&Reverse((priority, id))) = self.ready.peek() {
-            let current =
-                self.tasks.get(id.ix()).is_some_and(|t| t.live && t.state == Queued && t.priority == priority);
-            if !current {
+            // Entries of tasks requeued or released since are stale; every queued task has
+            // a spec (a scattered value errs when needed again).
+            let current = self.tasks.get(id.ix()).filter(|t| t.live && t.state == Queued && t.priority == priority);
+            let Some(spec) = current.and_then(|t| t.spec.clone()) else {
                 self.ready.pop();
                 continue;
-            }
+            };
             if self.workers.free_threads() == 0 {
                 break;
             }
@@ -824,7 +821,7 @@ impl State {
             task.state = Processing;
             task.worker = Some(worker);
             task.avoid = None;
-            out.push(Command::Execute { worker, key: task.key.clone() });
+            out.push(Command::Execute { worker, key: task.key.clone(), task: spec });
         }
     }
 
@@ -867,7 +864,7 @@ impl State {
             nbytes: 0,
             wanted_by: Vec::new(),
             failure: None,
-            scattered: false,
+            spec: None,
         }
     }
 

@@ -43,8 +43,11 @@
 
 use proptest::prelude::*;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 use tessera_core::Key;
-use tessera_scheduler::{ClientId, Command, Event, State, TaskSpec, WorkerId};
+use tessera_core::op::ArrayOp;
+use tessera_core::{Op, Task};
+use tessera_scheduler::{ClientId, Command, Event, State, WorkerId};
 
 /// SplitMix64: a small deterministic generator for the simulator's choices.
 struct Rng(u64);
@@ -229,8 +232,9 @@ impl Graph {
         self.post_order(roots).into_iter().collect()
     }
 
-    /// Every task's spec, shuffled, with a few duplicates.
-    fn specs(&self, rng: &mut Rng) -> Vec<TaskSpec> {
+    /// Every task, shuffled, with a few duplicates. The op is never run: the simulated
+    /// workers compute [`value_of`] over the dependencies the scheduler hands back.
+    fn specs(&self, rng: &mut Rng) -> Vec<(Key, Arc<Task>)> {
         let mut order: Vec<usize> = (0..self.deps.len()).collect();
         for i in (1..order.len()).rev() {
             order.swap(i, rng.below(i + 1));
@@ -239,7 +243,10 @@ impl Graph {
         order
             .into_iter()
             .chain(extra)
-            .map(|i| TaskSpec::new(Graph::key(i), self.deps[i].iter().map(|&d| Graph::key(d)).collect()))
+            .map(|i| {
+                let deps = self.deps[i].iter().map(|&d| Graph::key(d)).collect();
+                (Graph::key(i), Arc::new(Task::new(Op::Array(ArrayOp::AddN), deps)))
+            })
             .collect()
     }
 }
@@ -311,17 +318,18 @@ impl Sim {
 
     fn apply(&mut self, command: Command) {
         match command {
-            Command::Execute { worker, key } => {
+            Command::Execute { worker, key, task: spec } => {
                 let task = self.index[&key];
                 let w = self.workers.get_mut(&worker).expect("Execute on a live worker");
                 w.running += 1;
                 assert!(w.running <= w.nthreads, "{worker:?} runs more than {} tasks", w.nthreads);
-                let inputs: Vec<u64> = self.graph.deps[task]
+                let inputs: Vec<u64> = spec
+                    .deps
                     .iter()
-                    .map(|&d| {
-                        let mut holders = self.state.who_has(&Graph::key(d));
+                    .map(|d| {
+                        let mut holders = self.state.who_has(d);
                         let holder = holders.next().unwrap_or_else(|| panic!("{key}: input {d} is nowhere"));
-                        self.workers[&holder].store[&d]
+                        self.workers[&holder].store[&self.index[d]]
                     })
                     .collect();
                 let outcome = if self.failing.contains(&task) {

@@ -15,11 +15,9 @@ use tessera_core::wire::transport::{Tls, TlsFiles};
 use tessera_core::wire::{ClusterInfo, Coordinate, Coordinated, TaskRecord};
 use tessera_core::{Error, Graph, Key, Result, Value};
 
-/// Counts of tasks submitted to and finished by an engine, for progress bars.
+/// Counts of tasks finished by an engine, for progress bars.
 #[derive(Default, Debug)]
 pub struct Progress {
-    /// Tasks handed to the scheduler so far.
-    pub submitted: AtomicU64,
     /// Tasks that have finished (successfully or not) so far.
     pub finished: AtomicU64,
 }

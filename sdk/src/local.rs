@@ -1,8 +1,8 @@
 //! The embedded engine behind `Client::local()`.
 //!
 //! One scheduler thread owns the scheduler's state machine
-//! ([`tessera_scheduler::State`]), the task specs and the worker's data store; one
-//! [`TaskPool`] runs the tasks. Everything talks over channels, exactly as the
+//! ([`tessera_scheduler::State`], which holds the tasks) and the worker's data store;
+//! one [`TaskPool`] runs the tasks. Everything talks over channels, exactly as the
 //! distributed runtime talks over sockets: the scheduler decides, the pool executes,
 //! and the outcome comes back as an event.
 //!
@@ -15,7 +15,6 @@
 use crate::client::{Engine, Location, News, Progress, Ticket, await_answer};
 use crossbeam_channel::{Receiver, Sender, unbounded};
 use rustc_hash::FxHashMap;
-use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -25,7 +24,7 @@ use tessera_core::{Error, Graph, Key, Result, Task, Value};
 use tessera_scheduler::coordination::{Answer, Coordination};
 use tessera_scheduler::saturation::Saturation;
 use tessera_scheduler::server::status::Activity;
-use tessera_scheduler::{ClientId, Command, Event, State, TaskSpec, WorkerId};
+use tessera_scheduler::{ClientId, Command, Event, State, WorkerId};
 use tessera_worker::pool::{Job, Outcome, TaskPool};
 
 /// The single worker of the embedded engine.
@@ -98,7 +97,6 @@ impl LocalEngine {
         let mut state = State::new();
         let mut scheduler = Scheduler {
             pool,
-            tasks: FxHashMap::default(),
             store: FxHashMap::default(),
             stored_bytes: 0,
             memory_limit,
@@ -223,12 +221,12 @@ fn client_of(ticket: Ticket) -> ClientId {
 /// State of the scheduler thread.
 struct Scheduler {
     pool: TaskPool,
-    tasks: FxHashMap<Key, Arc<Task>>,
     store: FxHashMap<Key, Arc<Value>>,
     stored_bytes: u64,
     memory_limit: Option<u64>,
     running: usize,
-    paused: VecDeque<Key>,
+    /// Tasks the scheduler assigned that have not started.
+    paused: VecDeque<(Key, Arc<Task>)>,
     submitters: HashMap<ClientId, Submitter>,
     coordination: Coordination,
     coordinating: HashMap<u64, Sender<Coordinated>>,
@@ -252,21 +250,8 @@ impl Scheduler {
                     }
                     let Some(submitter) = self.submitters.get_mut(&client) else { continue };
                     submitter.wanted.extend(wanted.iter().cloned());
-                    let mut specs = Vec::with_capacity(graph.len());
-                    self.tasks.reserve(graph.len());
-                    for (key, task) in graph.into_tasks() {
-                        specs.push(TaskSpec {
-                            key: key.clone(),
-                            deps: task.deps.clone(),
-                            retries: task.retries,
-                            resources: task.resources.clone(),
-                        });
-                        if let Entry::Vacant(new) = self.tasks.entry(key) {
-                            self.progress.submitted.fetch_add(1, Ordering::Relaxed);
-                            new.insert(task);
-                        }
-                    }
-                    state.handle_into(Event::GraphSubmitted { client, tasks: specs, wanted }, &mut self.commands);
+                    let tasks = graph.into_tasks().into_iter().collect();
+                    state.handle_into(Event::GraphSubmitted { client, tasks, wanted }, &mut self.commands);
                 }
                 Message::Release { client, keys } => {
                     if let Some(submitter) = self.submitters.get_mut(&client) {
@@ -361,15 +346,14 @@ impl Scheduler {
         loop {
             for command in std::mem::take(&mut self.commands) {
                 match command {
-                    Command::Execute { key, .. } => self.paused.push_back(key),
+                    Command::Execute { key, task, .. } => self.paused.push_back((key, task)),
                     Command::Release { key, .. } => {
                         if let Some(v) = self.store.remove(&key) {
                             self.stored_bytes -= v.nbytes() as u64;
                         }
                     }
-                    Command::Forget { key } => {
-                        self.tasks.remove(&key);
-                    }
+                    // The scheduler drops the task's op; nothing else is kept per task.
+                    Command::Forget { .. } => {}
                     Command::Ready { client, key } => {
                         if let (Some(submitter), Some(value)) = (self.submitters.get(&client), self.store.get(&key)) {
                             let _ = submitter.news.send((key, Ok(Location::Here(value.clone()))));
@@ -385,8 +369,8 @@ impl Scheduler {
                 }
             }
             while self.running == 0 || self.memory_limit.is_none_or(|limit| self.stored_bytes <= limit) {
-                let Some(key) = self.paused.pop_front() else { break };
-                self.start(key, state);
+                let Some((key, task)) = self.paused.pop_front() else { break };
+                self.start(key, task, state);
             }
             if self.commands.is_empty() {
                 break;
@@ -394,12 +378,7 @@ impl Scheduler {
         }
     }
 
-    fn start(&mut self, key: Key, state: &mut State) {
-        let Some(task) = self.tasks.get(&key).cloned() else {
-            let message = "the scheduler asked to run a task it was never given".to_string();
-            state.handle_into(Event::TaskErred { worker: LOCAL_WORKER, key, message }, &mut self.commands);
-            return;
-        };
+    fn start(&mut self, key: Key, task: Arc<Task>, state: &mut State) {
         let inputs: Option<Vec<Arc<Value>>> = task.deps.iter().map(|d| self.store.get(d).cloned()).collect();
         match inputs {
             Some(inputs) => {

@@ -15,8 +15,7 @@
 use super::status::{Activity, AdaptiveTarget, RetireRequest, Retired, Status};
 use crate::coordination::{Answer, Coordination};
 use crate::saturation::Saturation;
-use crate::{ClientId, Command, Event, State, TaskSpec, TaskState, WorkerId};
-use rustc_hash::FxHashMap;
+use crate::{ClientId, Command, Event, State, TaskState, WorkerId};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -112,7 +111,6 @@ pub(crate) struct Cluster {
     config: ClusterConfig,
     state: State,
     commands: Vec<Command>,
-    tasks: FxHashMap<Key, Arc<Task>>,
     modules: HashMap<String, Arc<Vec<u8>>>,
     workers: HashMap<WorkerId, Worker>,
     clients: HashMap<ClientId, Client>,
@@ -146,7 +144,6 @@ impl Cluster {
             config,
             state: State::new(),
             commands: Vec::new(),
-            tasks: FxHashMap::default(),
             modules: HashMap::new(),
             workers: HashMap::new(),
             clients: HashMap::new(),
@@ -340,20 +337,10 @@ impl Cluster {
                 if let Some(client) = self.clients.get_mut(&id) {
                     client.wanted.extend(wanted.iter().cloned());
                 }
-                let mut specs = Vec::with_capacity(tasks.len());
-                for (key, task) in tasks {
-                    specs.push(TaskSpec {
-                        key: key.clone(),
-                        deps: task.deps.clone(),
-                        retries: task.retries,
-                        resources: task.resources.clone(),
-                    });
-                    if let std::collections::hash_map::Entry::Vacant(slot) = self.tasks.entry(key) {
-                        self.activity.submitted(slot.key().name(), task.deps.iter().map(|d| d.name()));
-                        slot.insert(task);
-                    }
+                for (key, task) in tasks.iter().filter(|(key, _)| self.state.task_state(key).is_none()) {
+                    self.activity.submitted(key.name(), task.deps.iter().map(|d| d.name()));
                 }
-                self.event(Event::GraphSubmitted { client: id, tasks: specs, wanted });
+                self.event(Event::GraphSubmitted { client: id, tasks, wanted });
             }
             ClientMessage::Release { keys } => {
                 if let Some(client) = self.clients.get_mut(&id) {
@@ -600,7 +587,7 @@ impl Cluster {
 
     fn apply(&mut self, command: Command) {
         match command {
-            Command::Execute { worker, key } => self.execute(worker, key),
+            Command::Execute { worker, key, task } => self.execute(worker, key, task),
             Command::Release { worker, key } => {
                 if let Some(w) = self.workers.get_mut(&worker) {
                     w.copying.remove(&key);
@@ -618,10 +605,7 @@ impl Cluster {
                     let _ = c.replies.send(ClientReply::Erred { key, message });
                 }
             }
-            Command::Forget { key } => {
-                self.activity.forgotten(key.name());
-                self.tasks.remove(&key);
-            }
+            Command::Forget { key } => self.activity.forgotten(key.name()),
         }
     }
 
@@ -637,32 +621,26 @@ impl Cluster {
 
     /// Sends a task to its worker with where to fetch the inputs it lacks, preceded by
     /// any component it calls that the worker has not been sent.
-    fn execute(&mut self, id: WorkerId, key: Key) {
-        let failure = match self.tasks.get(&key).cloned() {
-            None => Some("the scheduler was asked to run a task it was never given".to_string()),
-            Some(task) => {
-                let mut remote_inputs: Vec<InputLocation> = Vec::new();
-                for dep in tessera_core::key::distinct(&task.deps) {
-                    if self.state.who_has(dep).any(|h| h == id) {
-                        continue;
-                    }
-                    let holder = self.state.who_has(dep).next();
-                    if let Some(address) = holder.and_then(|h| self.workers.get(&h)).map(|w| &w.info.data_address) {
-                        remote_inputs.push(InputLocation { key: dep.clone(), holder: address.clone() });
-                    }
-                }
-                self.send_modules(id, &task.op);
-                match self.workers.get(&id) {
-                    Some(worker) => {
-                        let _ = worker.commands.send(WorkerCommand::Compute { key: key.clone(), task, remote_inputs });
-                        None
-                    }
-                    None => Some("the worker chosen for the task has left".to_string()),
-                }
+    fn execute(&mut self, id: WorkerId, key: Key, task: Arc<Task>) {
+        let mut remote_inputs: Vec<InputLocation> = Vec::new();
+        for dep in tessera_core::key::distinct(&task.deps) {
+            if self.state.who_has(dep).any(|h| h == id) {
+                continue;
             }
-        };
-        if let Some(message) = failure {
-            self.state.handle_into(Event::TaskErred { worker: id, key, message }, &mut self.commands);
+            let holder = self.state.who_has(dep).next();
+            if let Some(address) = holder.and_then(|h| self.workers.get(&h)).map(|w| &w.info.data_address) {
+                remote_inputs.push(InputLocation { key: dep.clone(), holder: address.clone() });
+            }
+        }
+        self.send_modules(id, &task.op);
+        match self.workers.get(&id) {
+            Some(worker) => {
+                let _ = worker.commands.send(WorkerCommand::Compute { key, task, remote_inputs });
+            }
+            None => {
+                let message = "the worker chosen for the task has left".to_string();
+                self.state.handle_into(Event::TaskErred { worker: id, key, message }, &mut self.commands);
+            }
         }
     }
 

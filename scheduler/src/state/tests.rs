@@ -1,6 +1,8 @@
 //! One test per transition and per guarantee, on small hand-made graphs.
 
 use super::*;
+use tessera_core::Op;
+use tessera_core::op::ArrayOp;
 
 const A: WorkerId = WorkerId(1);
 const B: WorkerId = WorkerId(2);
@@ -11,8 +13,13 @@ fn k(name: &str) -> Key {
     Key::new(name, [])
 }
 
-fn spec(name: &str, deps: &[&str]) -> TaskSpec {
-    TaskSpec::new(k(name), deps.iter().map(|d| k(d)).collect())
+/// A task over `deps` (the scheduler never runs its op).
+fn task(deps: &[&str]) -> Spec {
+    Spec::new(Op::Array(ArrayOp::AddN), deps.iter().map(|d| k(d)).collect())
+}
+
+fn spec(name: &str, deps: &[&str]) -> (Key, Arc<Spec>) {
+    (k(name), Arc::new(task(deps)))
 }
 
 /// A scheduler checked for consistency after every event.
@@ -35,7 +42,7 @@ impl Harness {
         out
     }
 
-    fn submit(&mut self, client: ClientId, specs: Vec<TaskSpec>, wanted: &[&str]) -> Vec<Command> {
+    fn submit(&mut self, client: ClientId, specs: Vec<(Key, Arc<Spec>)>, wanted: &[&str]) -> Vec<Command> {
         self.step(Event::GraphSubmitted { client, tasks: specs, wanted: wanted.iter().map(|w| k(w)).collect() })
     }
 
@@ -56,8 +63,9 @@ impl Harness {
     }
 }
 
+/// Compares equal to any `Execute` of `name` on `worker`, whatever its task.
 fn exec(worker: WorkerId, name: &str) -> Command {
-    Command::Execute { worker, key: k(name) }
+    Command::Execute { worker, key: k(name), task: Arc::new(task(&[])) }
 }
 
 fn release(worker: WorkerId, name: &str) -> Command {
@@ -472,9 +480,22 @@ fn a_moved_replica_keeps_one_copy_per_worker() {
 }
 
 #[test]
+fn execute_hands_back_the_task_first_submitted_for_the_key() {
+    let mut h = Harness::new(&[(A, 1)]);
+    let (first, second) = (spec("a", &[]), spec("a", &[]));
+    let out = h.submit(C1, vec![first.clone(), second.clone(), spec("b", &["a"])], &["b"]);
+    assert_eq!(out, [exec(A, "a")]);
+    let Command::Execute { task, .. } = &out[0] else { unreachable!() };
+    assert!(Arc::ptr_eq(task, &first.1) && !Arc::ptr_eq(task, &second.1), "the first task for a key stands");
+    let out = h.finish(A, "a", 8);
+    let Command::Execute { task, .. } = &out[0] else { panic!("b should run: {out:?}") };
+    assert_eq!(task.deps[..], [k("a")], "b's own task, with its dependency");
+}
+
+#[test]
 fn a_failed_task_with_retries_left_runs_again() {
     let mut h = Harness::new(&[(A, 1)]);
-    let flaky = TaskSpec { retries: 1, ..spec("flaky", &["a"]) };
+    let flaky = (k("flaky"), Arc::new(Spec { retries: 1, ..task(&["a"]) }));
     assert_eq!(h.submit(C1, vec![flaky, spec("a", &[])], &["flaky"]), vec![exec(A, "a")]);
     assert_eq!(h.finish(A, "a", 8), vec![exec(A, "flaky")]);
     assert_eq!(h.fail(A, "flaky", "transient"), vec![exec(A, "flaky")], "retried on the same input");
@@ -487,7 +508,7 @@ fn a_failed_task_with_retries_left_runs_again() {
 fn a_task_needing_a_resource_waits_for_a_worker_with_it_free() {
     let gpu = vec![("GPU".to_string(), 1.0)];
     let mut h = Harness::new(&[(A, 2)]);
-    let on_gpu = |name: &str| TaskSpec { resources: gpu.clone(), ..spec(name, &[]) };
+    let on_gpu = |name: &str| (k(name), Arc::new(Spec { resources: gpu.clone(), ..task(&[]) }));
     let out = h.submit(C1, vec![on_gpu("g0"), on_gpu("g1"), spec("t", &[])], &["g0", "g1", "t"]);
     assert_eq!(executed(&out), ["t"], "A offers no GPU");
     let out = h.step(Event::WorkerAdded { worker: B, nthreads: 2, resources: gpu.clone() });
