@@ -9,25 +9,24 @@ use std::sync::Arc;
 /// The name of one value in a graph: the collection it belongs to and its block index.
 ///
 /// `Key::new("sum-3f2a", [1, 0])` is block (1, 0) of collection `sum-3f2a`; a scalar
-/// result has an empty index. Name and index are reference-counted, so cloning a key
-/// (which the engines do for every edge of a graph) allocates nothing. A key carries
-/// the hash of its content, so hashing it (which the engines do several times per
-/// task) reads neither the name nor the index.
+/// result has an empty index. A key is a hash and a reference-counted pointer to its
+/// name and index, so cloning one (which the engines do for every edge of a graph)
+/// allocates nothing and touches one counter of that key alone, and hashing one (which
+/// they do several times per task) reads nothing behind the pointer.
 #[derive(Clone, Deserialize)]
 #[serde(from = "KeyParts")]
 pub struct Key {
-    name: Arc<str>,
-    index: Arc<[u64]>,
     /// Hash of name and index, computed once by [`Key::new`].
     hash: u64,
+    parts: Arc<KeyParts>,
 }
 
-/// The serialised form of a [`Key`]: its content, without the hash.
+/// What a [`Key`] names, and its serialised form.
 #[derive(Deserialize)]
 #[serde(rename = "Key")]
 struct KeyParts {
     name: Arc<str>,
-    index: Arc<[u64]>,
+    index: Box<[u64]>,
 }
 
 impl From<KeyParts> for Key {
@@ -40,39 +39,40 @@ impl Serialize for Key {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
         let mut parts = serializer.serialize_struct("Key", 2)?;
-        parts.serialize_field("name", &self.name)?;
-        parts.serialize_field("index", &self.index)?;
+        parts.serialize_field("name", &self.parts.name)?;
+        parts.serialize_field("index", &self.parts.index)?;
         parts.end()
     }
 }
 
 impl Key {
     /// A key for block `index` of collection `name`.
-    pub fn new(name: impl Into<Arc<str>>, index: impl Into<Arc<[u64]>>) -> Self {
+    pub fn new(name: impl Into<Arc<str>>, index: impl Into<Box<[u64]>>) -> Self {
         let (name, index) = (name.into(), index.into());
         let hash = rustc_hash::FxBuildHasher.hash_one((&*name, &*index));
-        Key { name, index, hash }
+        Key { hash, parts: Arc::new(KeyParts { name, index }) }
     }
 
     /// The collection (layer) the key belongs to.
     pub fn name(&self) -> &Arc<str> {
-        &self.name
+        &self.parts.name
     }
 
     /// The block index within the collection.
     pub fn index(&self) -> &[u64] {
-        &self.index
+        &self.parts.index
     }
 }
 
 impl PartialEq for Key {
     /// Equal names and indices. Keys of different content almost always differ in
-    /// hash, and keys of one collection usually share their name's allocation, so
-    /// the name's bytes are compared only when the hashes match and the pointers differ.
+    /// hash, so name and index are compared only when the hashes match and the keys
+    /// are not clones of one another.
     fn eq(&self, other: &Key) -> bool {
         self.hash == other.hash
-            && (Arc::ptr_eq(&self.index, &other.index) || self.index == other.index)
-            && (Arc::ptr_eq(&self.name, &other.name) || self.name == other.name)
+            && (Arc::ptr_eq(&self.parts, &other.parts)
+                || (self.parts.index == other.parts.index
+                    && (Arc::ptr_eq(&self.parts.name, &other.parts.name) || self.parts.name == other.parts.name)))
     }
 }
 
@@ -87,7 +87,7 @@ impl PartialOrd for Key {
 impl Ord for Key {
     /// By name, then by index.
     fn cmp(&self, other: &Key) -> Ordering {
-        (&self.name, &self.index).cmp(&(&other.name, &other.index))
+        (self.name(), self.index()).cmp(&(other.name(), other.index()))
     }
 }
 
@@ -112,10 +112,10 @@ pub fn distinct(keys: &[Key]) -> impl Iterator<Item = &Key> {
 
 impl fmt::Display for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.name)?;
-        if !self.index.is_empty() {
+        write!(f, "{}", self.name())?;
+        if !self.index().is_empty() {
             write!(f, "(")?;
-            for (i, v) in self.index.iter().enumerate() {
+            for (i, v) in self.index().iter().enumerate() {
                 if i > 0 {
                     write!(f, ",")?;
                 }
