@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, BufReader, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
@@ -188,6 +188,10 @@ pub enum Connection {
     ServerTls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
 }
 
+/// Bytes read from a socket at once by the reading half of a split [`Connection`]
+/// (a larger frame is read straight into its own buffer).
+const READ_BUFFER: usize = 64 << 10;
+
 /// The reading half of a [`Connection`].
 pub type Reader = Box<dyn AsyncRead + Send + Unpin>;
 /// The writing half of a [`Connection`].
@@ -248,16 +252,18 @@ impl Connection {
         socket.local_addr().map_err(|e| Error::Connection(e.to_string()))
     }
 
-    /// Splits the connection so one task reads while another writes.
+    /// Splits the connection so one task reads while another writes. The reading half
+    /// is buffered: a burst of small frames costs one read from the socket, not two
+    /// per frame.
     pub fn split(self) -> (Reader, Writer) {
         match self {
             Connection::Plain(s) => {
                 let (r, w) = s.into_split();
-                (Box::new(r), Box::new(w))
+                (Box::new(BufReader::with_capacity(READ_BUFFER, r)), Box::new(w))
             }
             tls => {
                 let (r, w) = tokio::io::split(tls);
-                (Box::new(r), Box::new(w))
+                (Box::new(BufReader::with_capacity(READ_BUFFER, r)), Box::new(w))
             }
         }
     }
