@@ -21,8 +21,8 @@ pub struct Key {
     parts: Arc<KeyParts>,
 }
 
-/// What a [`Key`] names, and its serialised form.
-#[derive(Deserialize)]
+/// What a [`Key`] names, and its serialised form. Ordered by name, then index.
+#[derive(PartialEq, Eq, PartialOrd, Ord, Deserialize)]
 #[serde(rename = "Key")]
 struct KeyParts {
     name: Arc<str>,
@@ -66,13 +66,10 @@ impl Key {
 
 impl PartialEq for Key {
     /// Equal names and indices. Keys of different content almost always differ in
-    /// hash, so name and index are compared only when the hashes match and the keys
-    /// are not clones of one another.
+    /// hash, so the parts are compared only when the hashes match (and `Arc`'s equality
+    /// skips that for clones of one key, or names of one collection).
     fn eq(&self, other: &Key) -> bool {
-        self.hash == other.hash
-            && (Arc::ptr_eq(&self.parts, &other.parts)
-                || (self.parts.index == other.parts.index
-                    && (Arc::ptr_eq(&self.parts.name, &other.parts.name) || self.parts.name == other.parts.name)))
+        self.hash == other.hash && self.parts == other.parts
     }
 }
 
@@ -87,7 +84,7 @@ impl PartialOrd for Key {
 impl Ord for Key {
     /// By name, then by index.
     fn cmp(&self, other: &Key) -> Ordering {
-        (self.name(), self.index()).cmp(&(other.name(), other.index()))
+        self.parts.cmp(&other.parts)
     }
 }
 

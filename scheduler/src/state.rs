@@ -90,8 +90,6 @@ struct Task {
     kills: u32,
     /// How many more times it is run again after failing.
     retries: u32,
-    /// Resources a worker must set aside to run it.
-    resources: Vec<(String, f64)>,
     /// A worker that gave the task back: it runs elsewhere when another fits.
     avoid: Option<WorkerId>,
     /// Processing: where it runs. Memory: who holds the value.
@@ -104,6 +102,13 @@ struct Task {
     /// What the task runs, handed to the shell with `Execute`. None for a value a
     /// client put on a worker: nothing can compute it again.
     spec: Option<Arc<Spec>>,
+}
+
+impl Task {
+    /// Resources a worker must set aside to run it (none for a scattered value).
+    fn needs(&self) -> &[(String, f64)] {
+        self.spec.as_ref().map_or(&[], |spec| &spec.resources)
+    }
 }
 
 /// A task's edges: its distinct dependencies and the live tasks depending on it. Each
@@ -316,7 +321,7 @@ impl State {
             let Some((key, spec)) = tasks[i].take() else { continue };
             let id = self.alloc(key, Priority::new(generation, position as u32));
             let task = &mut self.tasks[id.ix()];
-            (task.retries, task.resources) = (spec.retries, spec.resources.clone());
+            task.retries = spec.retries;
             let mut problem = None;
             let mut dep_ids = std::mem::take(&mut self.dep_ids);
             for (dep, dep_key) in edges_of(i).iter().zip(spec.deps.iter()) {
@@ -762,7 +767,7 @@ impl State {
     /// Records that task `id` no longer runs on `worker`, freeing its thread and
     /// resources.
     fn stop_on(&mut self, worker: WorkerId, id: TaskId) {
-        let needs = &self.tasks[id.ix()].resources;
+        let needs = self.tasks[id.ix()].needs();
         self.workers.stop(worker, id, needs);
         self.unpark |= !needs.is_empty();
     }
@@ -801,7 +806,7 @@ impl State {
                 let copies = dep.worker.iter().chain(&dep.replicas).filter(|_| dep.state == Memory);
                 copies.map(|&w| (w, dep.nbytes))
             });
-            let (needs, avoid) = (&tasks[id.ix()].resources, tasks[id.ix()].avoid);
+            let (needs, avoid) = (tasks[id.ix()].needs(), tasks[id.ix()].avoid);
             let Some(worker) = self.workers.choose(holders, needs, avoid) else {
                 if needs.is_empty() {
                     break;
@@ -811,7 +816,7 @@ impl State {
                 continue;
             };
             self.ready.pop();
-            self.workers.start(worker, id, &self.tasks[id.ix()].resources);
+            self.workers.start(worker, id, self.tasks[id.ix()].needs());
             for &(d, _) in &self.links[id.ix()].deps {
                 let dep = &mut self.tasks[d.ix()];
                 dep.waiters -= 1;
@@ -857,7 +862,6 @@ impl State {
             waiting_on: 0,
             kills: 0,
             retries: 0,
-            resources: Vec::new(),
             avoid: None,
             worker: None,
             replicas: Vec::new(),
