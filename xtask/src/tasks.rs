@@ -36,8 +36,12 @@ const DEBIAN_PACKAGES: &[&str] = &["rustc-web", "cargo-web", "rust-web-src", "wa
 /// Where Debian's `wasi-libc` puts the WASI sysroot libraries.
 const DEBIAN_WASI_LIBS: &str = "/usr/lib/wasm32-wasi";
 /// Code generation flags of the guests on both routes: WebAssembly SIMD, so element
-/// loops vectorise (wasmtime compiles it to the host's vector instructions).
-const GUEST_RUSTFLAGS: &str = "-C target-feature=+simd128";
+/// loops vectorise (wasmtime compiles it to the host's vector instructions), and loops
+/// unrolled four times. wasmtime checks a task's time limit at every loop iteration,
+/// and around that check (a possible call into the host) it keeps the loop's vector
+/// constants in memory, reloading and storing them each time: an unrolled loop pays
+/// that once per four iterations (the gaussian example runs about 17% faster).
+const GUEST_RUSTFLAGS: &str = "-C target-feature=+simd128 -C llvm-args=-unroll-runtime -C llvm-args=-unroll-count=4";
 /// Set to `debian` to skip rustup and build with Debian's toolchain (the route a
 /// machine without rustup's download server takes).
 const FORCE_DEBIAN_ENV: &str = "TESSERA_GUEST_TOOLCHAIN";
