@@ -22,7 +22,8 @@
 //! `#[params]` (deserialised with serde from the caller's JSON parameters), one
 //! `#[rest]` (a `Vec` of all remaining inputs), and one may be a [`Context`] (or
 //! `&Context`): the task key, block index and seed. A task returns anything
-//! [`IntoValue`], or `Result` of it with an error that implements `Display`.
+//! [`IntoValue`], or `Result` of it with an error that implements `Display`. A large
+//! numeric result is best built in an [`ArrayBuf`], which is returned without a copy.
 //!
 //! Wrong inputs come back to the caller as messages that name the task and the
 //! argument ("task `mask`: argument 1 `image`: expected an array of float32, got an
@@ -34,6 +35,9 @@ extern crate self as tessera_guest;
 
 use std::fmt::Display;
 
+mod array_buf;
+
+pub use array_buf::ArrayBuf;
 pub use ndarray;
 pub use ndarray::{ArrayD, ArrayViewD};
 pub use serde_json;
@@ -111,7 +115,28 @@ macro_rules! numeric_element {
                 bytemuck::cast_slice(values).to_vec()
             }
         }
+        impl Number for $t {
+            fn cast(bytes: &[u8]) -> Option<&[Self]> {
+                if bytes.is_empty() { Some(&[]) } else { bytemuck::try_cast_slice(bytes).ok() }
+            }
+            fn cast_mut(bytes: &mut [u8]) -> Option<&mut [Self]> {
+                if bytes.is_empty() { Some(&mut []) } else { bytemuck::try_cast_slice_mut(bytes).ok() }
+            }
+        }
     )*};
+}
+
+/// The numeric element types (every [`Element`] but `bool`): any bytes of the right
+/// length are valid values, so an array of them can live in its wire bytes
+/// ([`ArrayBuf`]).
+pub trait Number: Element {
+    /// The elements `bytes` holds, or `None` when `bytes` is not aligned for them.
+    #[doc(hidden)]
+    fn cast(bytes: &[u8]) -> Option<&[Self]>;
+    /// The elements `bytes` holds, to change, or `None` when `bytes` is not aligned
+    /// for them.
+    #[doc(hidden)]
+    fn cast_mut(bytes: &mut [u8]) -> Option<&mut [Self]>;
 }
 
 #[cfg(target_endian = "big")]

@@ -10,7 +10,7 @@
 
 use serde::Deserialize;
 use std::borrow::Cow;
-use tessera_guest::{AnyArray, ArrayD, task};
+use tessera_guest::{AnyArray, ArrayBuf, ArrayD, IntoValue, Number, WitValue, task};
 
 /// The widest kernel radius accepted.
 const MAX_RADIUS: f64 = 1_000_000.0;
@@ -31,7 +31,7 @@ fn default_truncate() -> f64 {
 
 /// Gaussian filter with one sigma per axis, borders reflected (scipy's "reflect").
 #[task]
-fn gaussian(block: AnyArray, #[params] p: Params) -> Result<AnyArray, String> {
+fn gaussian(block: AnyArray, #[params] p: Params) -> Result<Smoothed, String> {
     let ndim = block.shape().len();
     if p.sigma.len() != ndim {
         return Err(format!("got {} sigmas {:?} for a {ndim}-d block", p.sigma.len(), p.sigma));
@@ -57,18 +57,33 @@ fn gaussian(block: AnyArray, #[params] p: Params) -> Result<AnyArray, String> {
     // Each slab is converted to the float type as the filter reaches it, so no
     // converted copy of the whole block is made.
     Ok(match block {
-        AnyArray::F64(a) => AnyArray::F64(filter(&a, &kernels, |w| w, |v| v)),
-        AnyArray::F32(a) => AnyArray::F32(filter(&a, &kernels, |w| w as f32, |v| v)),
-        AnyArray::Bool(a) => AnyArray::F32(filter(&a, &kernels, |w| w as f32, |v| f32::from(u8::from(v)))),
-        AnyArray::I8(a) => AnyArray::F32(filter(&a, &kernels, |w| w as f32, f32::from)),
-        AnyArray::I16(a) => AnyArray::F32(filter(&a, &kernels, |w| w as f32, f32::from)),
-        AnyArray::I32(a) => AnyArray::F32(filter(&a, &kernels, |w| w as f32, |v| v as f32)),
-        AnyArray::I64(a) => AnyArray::F32(filter(&a, &kernels, |w| w as f32, |v| v as f32)),
-        AnyArray::U8(a) => AnyArray::F32(filter(&a, &kernels, |w| w as f32, f32::from)),
-        AnyArray::U16(a) => AnyArray::F32(filter(&a, &kernels, |w| w as f32, f32::from)),
-        AnyArray::U32(a) => AnyArray::F32(filter(&a, &kernels, |w| w as f32, |v| v as f32)),
-        AnyArray::U64(a) => AnyArray::F32(filter(&a, &kernels, |w| w as f32, |v| v as f32)),
+        AnyArray::F64(a) => Smoothed::F64(filter(&a, &kernels, |w| w, |v| v)),
+        AnyArray::F32(a) => Smoothed::F32(filter(&a, &kernels, |w| w as f32, |v| v)),
+        AnyArray::Bool(a) => Smoothed::F32(filter(&a, &kernels, |w| w as f32, |v| f32::from(u8::from(v)))),
+        AnyArray::I8(a) => Smoothed::F32(filter(&a, &kernels, |w| w as f32, f32::from)),
+        AnyArray::I16(a) => Smoothed::F32(filter(&a, &kernels, |w| w as f32, f32::from)),
+        AnyArray::I32(a) => Smoothed::F32(filter(&a, &kernels, |w| w as f32, |v| v as f32)),
+        AnyArray::I64(a) => Smoothed::F32(filter(&a, &kernels, |w| w as f32, |v| v as f32)),
+        AnyArray::U8(a) => Smoothed::F32(filter(&a, &kernels, |w| w as f32, f32::from)),
+        AnyArray::U16(a) => Smoothed::F32(filter(&a, &kernels, |w| w as f32, f32::from)),
+        AnyArray::U32(a) => Smoothed::F32(filter(&a, &kernels, |w| w as f32, |v| v as f32)),
+        AnyArray::U64(a) => Smoothed::F32(filter(&a, &kernels, |w| w as f32, |v| v as f32)),
     })
+}
+
+/// A filtered block: float64 for float64 input, float32 for any other.
+enum Smoothed {
+    F32(ArrayBuf<f32>),
+    F64(ArrayBuf<f64>),
+}
+
+impl IntoValue for Smoothed {
+    fn into_value(self) -> WitValue {
+        match self {
+            Smoothed::F32(a) => a.into_value(),
+            Smoothed::F64(a) => a.into_value(),
+        }
+    }
 }
 
 /// `exp(-0.5 x² / σ²)` for `x` in `-radius..=radius`, normalised to sum 1.
@@ -81,7 +96,7 @@ fn kernel(sigma: f64, radius: usize) -> Vec<f64> {
 }
 
 /// The float arithmetic the filter needs.
-trait Real: Copy + Default + std::ops::Add<Output = Self> + std::ops::Mul<Output = Self> + std::ops::AddAssign {}
+trait Real: Number + Default + std::ops::Add<Output = Self> + std::ops::Mul<Output = Self> + std::ops::AddAssign {}
 impl Real for f32 {}
 impl Real for f64 {}
 
@@ -89,33 +104,36 @@ impl Real for f64 {}
 /// the leading axes without a kernel (z, for a filter in y and x) split the block
 /// into independent slabs, so the passes work on a slab that stays in cache. A slab
 /// is converted to the float type `F` (by `convert`) when the filter reaches it, and
-/// the last pass writes straight into the result.
+/// the last pass writes straight into the result, which is returned without a copy.
 fn filter<T: Copy, F: Real>(
     a: &ArrayD<T>,
     kernels: &[Option<Vec<f64>>],
     weight: impl Fn(f64) -> F,
     convert: impl Fn(T) -> F,
-) -> ArrayD<F> {
-    let shape = a.shape().to_vec();
+) -> ArrayBuf<F> {
+    let mut out = ArrayBuf::zeros(a.shape());
     let passes: Vec<(usize, Vec<F>)> = kernels
         .iter()
         .enumerate()
         .filter_map(|(axis, k)| Some((axis, k.as_ref()?.iter().map(|&v| weight(v)).collect())))
         .collect();
-    let Some(&(first, _)) = passes.first() else { return a.mapv(convert) };
-    let slab_shape = &shape[first..];
+    let first = passes.first().map_or(0, |&(axis, _)| axis);
+    let slab_shape = &a.shape()[first..];
     let slab_len: usize = slab_shape.iter().product();
-    if slab_len == 0 {
-        return a.mapv(convert);
+    if passes.is_empty() || slab_len == 0 {
+        // No axis to filter, or no element: the values, converted.
+        for (o, &v) in out.as_slice_mut().iter_mut().zip(a.iter()) {
+            *o = convert(v);
+        }
+        return out;
     }
     let values: Cow<[T]> = match a.as_slice() {
         Some(values) => Cow::Borrowed(values),
         None => Cow::Owned(a.iter().copied().collect()),
     };
-    let mut out = vec![F::default(); values.len()];
     // A slab lives in `cur` between passes (and as converted, before the first).
     let (mut cur, mut tmp) = (Vec::with_capacity(slab_len), vec![F::default(); slab_len]);
-    for (src, dst) in values.chunks_exact(slab_len).zip(out.chunks_exact_mut(slab_len)) {
+    for (src, dst) in values.chunks_exact(slab_len).zip(out.as_slice_mut().chunks_exact_mut(slab_len)) {
         cur.clear();
         cur.extend(src.iter().map(|&v| convert(v)));
         for (i, (axis, w)) in passes.iter().enumerate() {
@@ -127,7 +145,7 @@ fn filter<T: Copy, F: Real>(
             }
         }
     }
-    ArrayD::from_shape_vec(shape, out).expect("the filter keeps the number of elements")
+    out
 }
 
 /// Correlates C-order `src` with the symmetric kernel `w` along `axis` into `dst`.
