@@ -52,7 +52,13 @@ pub fn task_overhead(components: &str) -> Result<f64> {
     let bytes = std::fs::read(&path).map_err(|e| tessera::Error::storage(path.display().to_string(), e))?;
     let runtime = WasmRuntime::new(WasmConfig::default())?;
     let module = runtime.register(&bytes)?.sha256().to_owned();
-    let op = tessera_core::op::WasmTask { module, task: "echo".into(), params: "null".into(), blockwise: true };
+    let op = tessera_core::op::WasmTask {
+        module,
+        task: "echo".into(),
+        params: "null".into(),
+        blockwise: true,
+        window: None,
+    };
     let block = Value::Chunk(Chunk::scalar(tessera::Scalar::F64(1.0)));
     let key = Key::new("echo", [0]);
     let mut times = Vec::with_capacity(OVERHEAD_CALLS);

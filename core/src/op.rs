@@ -93,6 +93,10 @@ pub struct WasmTask {
     pub params: String,
     /// True when it maps blocks one to one (so it may be fused with its inputs).
     pub blockwise: bool,
+    /// The part of an array result kept, one index range per axis, all of it when
+    /// `None`: a block with a halo is mapped and trimmed in one step, the kept part
+    /// copied straight out of what the task returned.
+    pub window: Option<Vec<std::ops::Range<usize>>>,
 }
 
 /// A built-in kernel. Arguments come from the task's dependencies, in order.

@@ -103,6 +103,7 @@ impl TaskFn {
             task: self.name.clone(),
             params: params.to_string(),
             blockwise,
+            window: None,
         })
     }
 }

@@ -63,7 +63,13 @@ fn prune_cache(sha256: &str) {
 
 /// Task `task` of `module` with `params`, run on one block.
 fn op(module: &WasmModule, task: &str, params: serde_json::Value) -> WasmTask {
-    WasmTask { module: module.sha256().to_owned(), task: task.into(), params: params.to_string(), blockwise: true }
+    WasmTask {
+        module: module.sha256().to_owned(),
+        task: task.into(),
+        params: params.to_string(),
+        blockwise: true,
+        window: None,
+    }
 }
 
 fn chunk<T: Element>(shape: &[usize], f: impl Fn(usize) -> T) -> Value {

@@ -40,6 +40,7 @@ fn setup(name: &str) -> Option<(WasmRuntime, impl Fn(&str, serde_json::Value) ->
         task: task.into(),
         params: params.to_string(),
         blockwise: true,
+        window: None,
     };
     Some((rt, op))
 }
@@ -158,6 +159,27 @@ fn every_dtype_crosses_the_boundary_unchanged() {
 }
 
 #[test]
+fn a_windowed_task_keeps_only_its_window_of_the_result() {
+    let Some((rt, op)) = setup("echo") else { return };
+    let windowed = WasmTask { window: Some(vec![1..3, 0..2]), ..op("echo", json!(null)) };
+    for dtype in [DType::U16, DType::F32, DType::Bool] {
+        let value = |i: usize| Scalar::F64(i as f64);
+        let x = tessera_core::with_dtype!(dtype, T => chunk(&[3, 4], |i| T::from_scalar(value(i))));
+        // Element i of the window is element (1 + i / 2, i % 2) of the block.
+        let want =
+            tessera_core::with_dtype!(dtype, T => chunk(&[2, 2], |i| T::from_scalar(value((1 + i / 2) * 4 + i % 2))));
+        assert_eq!(rt.run(&windowed, &key("echo"), &[&x]).result.unwrap(), want, "{dtype}");
+    }
+    let outside = WasmTask { window: Some(vec![0..3, 2..5]), ..op("echo", json!(null)) };
+    let e = error_of(&rt, &outside, &key("echo"), &[&chunk(&[3, 4], |i| i as f32)]);
+    assert!(e.contains("window [0..3, 2..5] does not fit an array of shape [3, 4]"), "{e}");
+    let Some((rt, op)) = setup("probes") else { return };
+    let bytes = WasmTask { window: Some(vec![0..1, 0..1]), ..op("random", json!(null)) };
+    let e = error_of(&rt, &bytes, &key("random"), &[]);
+    assert!(e.contains("the task returned no array, but an array block was expected"), "{e}");
+}
+
+#[test]
 fn wrong_arguments_are_named() {
     let Some((rt, op)) = setup("gaussian") else { return };
     let g = op("gaussian", json!({ "sigma": [1.0] }));
@@ -263,7 +285,8 @@ fn bytes_that_are_not_a_task_component_are_rejected_at_load() {
         wat::parse_str(r#"(component (import "evil:host/files" (instance (export "read" (func)))))"#).unwrap();
     let e = err(&strange_import);
     assert!(e.contains("imports something a task may not use"), "{e}");
-    let unknown = WasmTask { module: "00".repeat(32), task: "x".into(), params: "null".into(), blockwise: false };
+    let unknown =
+        WasmTask { module: "00".repeat(32), task: "x".into(), params: "null".into(), blockwise: false, window: None };
     let e = rt.run(&unknown, &key("x"), &[]).result.unwrap_err().to_string();
     assert!(e.contains("is not registered on this worker"), "{e}");
 }
@@ -286,8 +309,13 @@ fn compiled_components_are_cached_on_disk_and_checked() {
         let files = cached();
         assert_eq!(files.len(), 2, "round {round}: {files:?}");
         assert!(files[0].file_name().unwrap().to_str().unwrap().starts_with(&module));
-        let op =
-            WasmTask { module, task: "otsu".into(), params: json!({ "threshold": 1.5 }).to_string(), blockwise: true };
+        let op = WasmTask {
+            module,
+            task: "otsu".into(),
+            params: json!({ "threshold": 1.5 }).to_string(),
+            blockwise: true,
+            window: None,
+        };
         assert_eq!(rt.run(&op, &key("m"), &[&x]).result.unwrap(), mask, "round {round}");
         if round == 1 {
             // A damaged entry is never loaded: the component is compiled again.
@@ -306,7 +334,13 @@ fn worker_tasks_dispatch_wasm_ops_through_the_registry() {
     let rt = wasm::install_global(config()).unwrap();
     let module = rt.register(&bytes).unwrap().sha256().to_owned();
     let task = |name: &str| {
-        let op = WasmTask { module: module.clone(), task: name.into(), params: "null".into(), blockwise: false };
+        let op = WasmTask {
+            module: module.clone(),
+            task: name.into(),
+            params: "null".into(),
+            blockwise: false,
+            window: None,
+        };
         Arc::new(Task::new(Op::Wasm(op), vec![]))
     };
     let (tx, rx) = crossbeam_channel::unbounded();

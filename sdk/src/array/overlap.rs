@@ -9,7 +9,8 @@
 //! 3^k pieces, corners included). Where the block touches the array's edge there is
 //! no neighbour, and the halo is made up according to a [`Boundary`] rule
 //! ([`ArrayOp::Pad`]). The function then runs on the extended block and the halo is
-//! trimmed off its result ([`ArrayOp::Slice`]), leaving a block of the original shape
+//! trimmed off its result ([`ArrayOp::Slice`]; a WASM task keeps only the block's
+//! window of its result in the first place), leaving a block of the original shape
 //! whose values equal those of the function applied to the whole array (as long as
 //! the function looks no further than `depth` elements away).
 //!
@@ -26,7 +27,7 @@
 use super::{Array, Axes, compute_all};
 use crate::Client;
 use std::sync::Arc;
-use tessera_core::op::{ArrayOp, AxisSlice, PadMode};
+use tessera_core::op::{ArrayOp, AxisSlice, PadMode, WasmTask};
 use tessera_core::{Chunk, DType, Error, Key, NativeFn, Op, Result, Scalar, Task, Value};
 
 /// How many sigmas wide [`Array::gaussian_filter`]'s kernel is (scipy's default).
@@ -242,8 +243,25 @@ impl Array {
             }
         };
 
-        // Layer 3: the op on every extended block.
+        // The part of extended block `ix` that is the block itself.
+        let window = |ix: &[usize]| -> Vec<std::ops::Range<usize>> {
+            (0..ndim)
+                .map(|a| {
+                    let start = (halo.widths(a, ix[a]).0 + padded(a, ix[a]).0) as usize;
+                    start..start + chunks[a][ix[a]] as usize
+                })
+                .collect()
+        };
         let input = &input;
+
+        // Layer 3: the op on every extended block. A WASM task keeps only the block's
+        // window of its result, so it needs no trimming afterwards.
+        if let Op::Wasm(task) = &op {
+            return Array::blockwise_new(&label, &[input], source.shape.clone(), chunks.clone(), dtype, |ix| {
+                let op = Op::Wasm(WasmTask { window: Some(window(ix)), ..task.clone() });
+                Ok(Task::new(op, vec![input.key(ix)]))
+            });
+        }
         let mapped = Array::blockwise_new(
             &format!("{label}-halo"),
             &[input],
@@ -256,12 +274,7 @@ impl Array {
         // Layer 4: trim the halo off.
         let mapped = &mapped;
         Array::blockwise_new(&label, &[mapped], source.shape.clone(), chunks.clone(), dtype, |ix| {
-            let slices = (0..ndim)
-                .map(|a| {
-                    let start = (halo.widths(a, ix[a]).0 + padded(a, ix[a]).0) as usize;
-                    AxisSlice { start, stop: start + chunks[a][ix[a]] as usize, step: 1 }
-                })
-                .collect();
+            let slices = window(ix).into_iter().map(|w| AxisSlice { start: w.start, stop: w.end, step: 1 }).collect();
             Ok(Task::new(Op::Array(ArrayOp::Slice { slices, drop_axes: vec![] }), vec![mapped.key(ix)]))
         })
     }

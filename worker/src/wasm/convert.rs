@@ -8,6 +8,7 @@
 use super::bindings::tessera::task::types::{Context, Dtype, NdarrayParam, NdarrayResult, ValueParam, ValueResult};
 use sha2::{Digest, Sha256};
 use std::borrow::Cow;
+use std::ops::Range;
 use tessera_core::{Chunk, DType, Error, Key, Result, Value};
 
 fn to_wit_dtype(d: DType) -> Dtype {
@@ -91,19 +92,27 @@ impl<'a> StagedArg<'a> {
     }
 }
 
-/// A WIT array as a chunk, checking that the data fits the shape.
-fn chunk_from_wit(a: NdarrayResult) -> Result<Chunk> {
+/// A WIT array as a chunk (only its `window`, when given), checking that the data fits
+/// the shape.
+fn chunk_from_wit(a: NdarrayResult, window: Option<&[Range<usize>]>) -> Result<Chunk> {
     let dtype = from_wit_dtype(a.dtype);
     let shape = a.shape.iter().map(|&n| usize::try_from(n)).collect::<std::result::Result<Vec<_>, _>>();
     let shape = shape.map_err(|_| Error::invalid("wasm", format!("array shape {:?} is too large", a.shape)))?;
-    Chunk::from_le_bytes(dtype, shape, &a.data)
-        .map_err(|e| Error::invalid("wasm", format!("the task's array does not fit its shape {:?}: {e}", a.shape)))
+    match window {
+        None => Chunk::from_le_bytes(dtype, shape, &a.data),
+        Some(window) => Chunk::from_le_bytes_window(dtype, shape, &a.data, window),
+    }
+    .map_err(|e| Error::invalid("wasm", format!("the task's array of shape {:?}: {e}", a.shape)))
 }
 
-/// A task's WIT result as a value.
-pub fn value_from_wit(v: ValueResult) -> Result<Value> {
+/// A task's WIT result as a value; of an array, only `window` is kept when given (a
+/// result that is not an array is then an error).
+pub fn value_from_wit(v: ValueResult, window: Option<&[Range<usize>]>) -> Result<Value> {
+    if window.is_some() && !matches!(v, ValueResult::Array(_)) {
+        return Err(Error::invalid("wasm", "the task returned no array, but an array block was expected"));
+    }
     Ok(match v {
-        ValueResult::Array(a) => Value::Chunk(chunk_from_wit(a)?),
+        ValueResult::Array(a) => Value::Chunk(chunk_from_wit(a, window)?),
         ValueResult::Bytes(b) | ValueResult::Table(b) => Value::Bytes(b),
         ValueResult::Json(s) => Value::Json(
             serde_json::from_str(&s)

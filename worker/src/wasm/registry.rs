@@ -122,7 +122,9 @@ impl WasmRuntime {
         let output = store.data().take_output();
         let failed = |message: String| Error::TaskFailed { key: key.to_string(), message };
         let result = match called {
-            Ok(Ok(value)) => value_from_wit(value).map_err(|e| failed(format!("WASM task `{}`: {e}", op.task))),
+            Ok(Ok(value)) => {
+                value_from_wit(value, op.window.as_deref()).map_err(|e| failed(format!("WASM task `{}`: {e}", op.task)))
+            }
             Ok(Err(message)) => Err(failed(message)),
             Err(err) => Err(failed(self.describe_trap(&op.task, &err, store.data(), &output))),
         };
