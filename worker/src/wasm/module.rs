@@ -47,7 +47,7 @@ fn check_header(bytes: &[u8]) -> Result<()> {
         COMPONENT_VERSION => Ok(()),
         CORE_VERSION => invalid(
             "a core WebAssembly module, not a component; build task crates with `cargo xtask build-tasks` \
-             (or wrap the module with `wasm-tools component new --adapt` and the WASI reactor adapter)"
+             (or wrap the module with `wasm-tools component new --adapt` and a WASI preview 1 adapter)"
                 .into(),
         ),
         other => invalid(format!("a WebAssembly binary of unknown version {other:?}")),
