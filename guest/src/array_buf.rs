@@ -65,8 +65,8 @@ impl<T: Number> ArrayBuf<T> {
 
     /// The array as a mutable ndarray view.
     pub fn view_mut(&mut self) -> ArrayViewMutD<'_, T> {
-        let shape = self.shape.clone();
-        ArrayViewMutD::from_shape(shape, self.as_slice_mut()).expect("the bytes hold the whole shape")
+        let elements = T::cast_mut(&mut self.bytes).expect("checked when the buffer was made");
+        ArrayViewMutD::from_shape(self.shape.as_slice(), elements).expect("the bytes hold the whole shape")
     }
 }
 

@@ -14,10 +14,10 @@
 //! `Store` and instance from a cached `InstancePre` (tens of microseconds). An array
 //! argument is copied into the guest's memory straight from its chunk (a chunk not
 //! contiguous in C order is first laid out as bytes) and from there, by the guest
-//! library, into a typed array; a result is copied by the host out of the guest's
-//! memory and into the chunk's elements (only the block's window, for a task mapped
-//! over blocks with a halo), after the guest copied it into bytes (unless it built
-//! it in its bytes in the first place, with `tessera_guest::ArrayBuf`).
+//! library, into a typed array. A result is laid out as bytes by the guest (at no
+//! cost when built in a `tessera_guest::ArrayBuf`), copied by the host out of the
+//! guest's memory, and then into the chunk's elements (only the block's window, for a
+//! task mapped over blocks with a halo).
 //!
 //! - [`config`]: [`WasmConfig`], the limits and the cache directory;
 //! - [`engine`]: the shared wasmtime engine with its epoch ticker;
