@@ -7,6 +7,7 @@
 use crate::chunk::Chunk;
 use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
+use crate::layout::to_standard;
 use crate::{chunk_map, with_dtype};
 use ndarray::{ArrayD, ArrayViewD, Slice};
 use serde::de::{self, DeserializeSeed, SeqAccess, Visitor};
@@ -68,7 +69,7 @@ impl Chunk {
         fn typed<T: RawElement>(a: &ArrayD<T>) -> Cow<'_, [u8]> {
             match a.as_slice() {
                 Some(s) => Cow::Borrowed(bytemuck::cast_slice(s)),
-                None => Cow::Owned(bytemuck::cast_slice(&a.iter().copied().collect::<Vec<T>>()).to_vec()),
+                None => Cow::Owned(bytemuck::cast_slice(to_standard(a.view()).as_slice().expect("C order")).to_vec()),
             }
         }
         chunk_map!(self, a: T => typed(a))
@@ -113,7 +114,7 @@ impl Chunk {
             let all = ArrayViewD::from_shape(shape, values)
                 .map_err(|e| Error::invalid("chunk", format!("cannot shape the data: {e}")))?;
             let kept = all.slice_each_axis(|axis| Slice::from(window[axis.axis.index()].clone()));
-            Ok(Chunk::from_array(kept.to_owned()))
+            Ok(Chunk::from_array(to_standard(kept)))
         }
         with_dtype!(dtype, T => build::<T>(shape, data, window))
     }

@@ -17,6 +17,7 @@ pub mod dtype;
 pub mod error;
 pub mod graph;
 pub mod key;
+pub mod layout;
 pub mod op;
 pub mod value;
 pub mod wire;

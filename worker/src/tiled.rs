@@ -355,7 +355,7 @@ fn cut_chunk(chunk: &Chunk, axes: Option<&[usize]>, cut: &Cut, tile: &Tile) -> C
                 part.slice_axis_inplace(Axis(axis), Slice::from(start..end));
             }
         }
-        T::into_chunk(structure::to_standard(part))
+        T::into_chunk(tessera_core::layout::to_standard(part))
     })
 }
 
