@@ -4,10 +4,11 @@ use crate::bindings::tessera::task::types::Ndarray;
 use crate::{IntoValue, Number, WitValue};
 use ndarray::{ArrayViewD, ArrayViewMutD};
 
-/// An n-dimensional array of numbers kept in C order as the little-endian bytes a task
-/// returns, so returning it copies nothing. Returning an [`ndarray::ArrayD`] instead
-/// copies its elements into bytes once, which for a large block costs a pass over
-/// memory and as much memory again.
+/// An n-dimensional array of numbers kept in C order as the little-endian bytes that
+/// cross the component boundary, so taking it as an argument or returning it copies
+/// nothing. An [`ndarray::ArrayD`] argument or result instead copies its elements out
+/// of or into bytes once, which for a large block costs a pass over memory and as much
+/// memory again.
 ///
 /// ```ignore
 /// let mut out = ArrayBuf::<f32>::zeros(image.shape());
@@ -41,6 +42,17 @@ impl<T: Number> ArrayBuf<T> {
             T::NAME
         );
         buf
+    }
+
+    /// The array of `shape` whose elements `bytes` holds (its length already checked),
+    /// kept in place, or copied once if the bytes are not aligned for `T`.
+    pub(crate) fn from_bytes(shape: Vec<usize>, bytes: Vec<u8>) -> Self {
+        if T::cast(&bytes).is_some() {
+            return ArrayBuf { shape, bytes, _element: std::marker::PhantomData };
+        }
+        let mut aligned = Self::zeros(&shape);
+        aligned.bytes.copy_from_slice(&bytes);
+        aligned
     }
 
     /// The shape.

@@ -17,8 +17,10 @@
 //! ```
 //!
 //! Arguments are the task's inputs in order, converted by [`FromValue`]: typed arrays
-//! (`ArrayD<T>` or any `Array<T, D>` for the [`Element`] types), `Vec<u8>` (bytes),
-//! [`Table`] (an Arrow IPC stream) and `serde_json::Value`. One argument may be marked
+//! (`ArrayD<T>` or any `Array<T, D>` for the [`Element`] types, [`AnyArray`] for any
+//! dtype, or [`ArrayBuf`] and [`AnyArrayBuf`], which keep the bytes as they arrived,
+//! without a copy), `Vec<u8>` (bytes), [`Table`] (an Arrow IPC stream) and
+//! `serde_json::Value`. One argument may be marked
 //! `#[params]` (deserialised with serde from the caller's JSON parameters), one
 //! `#[rest]` (a `Vec` of all remaining inputs), and one may be a [`Context`] (or
 //! `&Context`): the task key, block index and seed. A task returns anything
@@ -70,6 +72,11 @@ pub struct Context {
     pub block_index: Vec<u64>,
     /// A seed derived from the key: the same task gets the same seed on every run.
     pub seed: u64,
+    /// For a task mapped over blocks with a halo (`map_overlap`): per axis, where its
+    /// block lies within the extended block it was given. The task may return just
+    /// that part of its result (skipping the work on the halo), or the whole extended
+    /// block, which the host then cuts. Empty for every other task.
+    pub window: Vec<std::ops::Range<usize>>,
 }
 
 /// A table as an Arrow IPC stream (decode it with the `arrow-ipc` crate).
@@ -201,27 +208,41 @@ pub trait FromValue: Sized {
     fn from_value(v: WitValue) -> Result<Self, String>;
 }
 
+/// The shape and bytes of an array argument of `T`, checked to hold the whole shape.
+fn array_parts<T: Element>(v: WitValue) -> Result<(Vec<usize>, Vec<u8>), String> {
+    let WitValue::Array(a) = v else {
+        return Err(format!("expected an array of {}, got {}", T::NAME, describe(&v)));
+    };
+    if a.dtype != T::DTYPE {
+        return Err(format!("expected an array of {}, got {}", T::NAME, describe(&WitValue::Array(a))));
+    }
+    let shape = a.shape.iter().map(|&n| usize::try_from(n)).collect::<Result<Vec<_>, _>>();
+    let shape = shape.map_err(|_| format!("shape {:?} does not fit in memory", a.shape))?;
+    let len = shape.iter().try_fold(1usize, |acc, &n| acc.checked_mul(n));
+    if len.and_then(|n| n.checked_mul(T::SIZE)) != Some(a.data.len()) {
+        return Err(format!("{} bytes of data do not fit shape {:?} of {}", a.data.len(), a.shape, T::NAME));
+    }
+    Ok((shape, a.data))
+}
+
 impl<T: Element, D: ndarray::Dimension> FromValue for ndarray::Array<T, D> {
     fn from_value(v: WitValue) -> Result<Self, String> {
-        let WitValue::Array(a) = v else {
-            return Err(format!("expected an array of {}, got {}", T::NAME, describe(&v)));
-        };
-        if a.dtype != T::DTYPE {
-            return Err(format!("expected an array of {}, got {}", T::NAME, describe(&WitValue::Array(a))));
-        }
-        let shape = a.shape.iter().map(|&n| usize::try_from(n)).collect::<Result<Vec<_>, _>>();
-        let shape = shape.map_err(|_| format!("shape {:?} does not fit in memory", a.shape))?;
-        let len = shape.iter().try_fold(1usize, |acc, &n| acc.checked_mul(n));
-        if len.and_then(|n| n.checked_mul(T::SIZE)) != Some(a.data.len()) {
-            return Err(format!("{} bytes of data do not fit shape {:?} of {}", a.data.len(), a.shape, T::NAME));
-        }
-        let elements = T::from_le_bytes(&a.data);
+        let (shape, data) = array_parts::<T>(v)?;
+        let elements = T::from_le_bytes(&data);
         let dynamic = ArrayD::from_shape_vec(shape, elements).map_err(|e| e.to_string())?;
         let ndim = dynamic.ndim();
+        let shape = dynamic.shape().to_vec();
         dynamic.into_dimensionality::<D>().map_err(|_| match D::NDIM {
-            Some(n) => format!("expected a {n}-d array of {}, got a {ndim}-d one with shape {:?}", T::NAME, a.shape),
-            None => format!("unexpected shape {:?}", a.shape),
+            Some(n) => format!("expected a {n}-d array of {}, got a {ndim}-d one with shape {shape:?}", T::NAME),
+            None => format!("unexpected shape {shape:?}"),
         })
+    }
+}
+
+impl<T: Number> FromValue for ArrayBuf<T> {
+    fn from_value(v: WitValue) -> Result<Self, String> {
+        let (shape, data) = array_parts::<T>(v)?;
+        Ok(ArrayBuf::from_bytes(shape, data))
     }
 }
 
@@ -270,22 +291,22 @@ pub enum AnyArray {
     F64(ArrayD<f64>),
 }
 
-/// Runs `$body` with `$a` bound to the typed array of every numeric variant, and
-/// `$bool` for the boolean one.
+/// Runs `$body` with `$a` bound to the typed array of every numeric variant of `$any`
+/// ([`AnyArray`] or [`AnyArrayBuf`]), and `$bool` for the boolean one.
 macro_rules! any_array_map {
-    ($x:expr, $a:ident => $body:expr, bool => $bool:expr) => {
+    ($any:ident, $x:expr, $a:ident => $body:expr, bool => $bool:expr) => {
         match $x {
-            AnyArray::Bool($a) => $bool,
-            AnyArray::I8($a) => $body,
-            AnyArray::I16($a) => $body,
-            AnyArray::I32($a) => $body,
-            AnyArray::I64($a) => $body,
-            AnyArray::U8($a) => $body,
-            AnyArray::U16($a) => $body,
-            AnyArray::U32($a) => $body,
-            AnyArray::U64($a) => $body,
-            AnyArray::F32($a) => $body,
-            AnyArray::F64($a) => $body,
+            $any::Bool($a) => $bool,
+            $any::I8($a) => $body,
+            $any::I16($a) => $body,
+            $any::I32($a) => $body,
+            $any::I64($a) => $body,
+            $any::U8($a) => $body,
+            $any::U16($a) => $body,
+            $any::U32($a) => $body,
+            $any::U64($a) => $body,
+            $any::F32($a) => $body,
+            $any::F64($a) => $body,
         }
     };
 }
@@ -296,49 +317,95 @@ impl AnyArray {
         fn name<T: Element>(_: &ArrayD<T>) -> &'static str {
             T::NAME
         }
-        any_array_map!(self, a => name(a), bool => name(a))
+        any_array_map!(AnyArray, self, a => name(a), bool => name(a))
     }
 
     /// The shape.
     pub fn shape(&self) -> &[usize] {
-        any_array_map!(self, a => a.shape(), bool => a.shape())
+        any_array_map!(AnyArray, self, a => a.shape(), bool => a.shape())
     }
 
     /// The values converted to float32 with `as` (booleans become 0 or 1).
     pub fn to_f32(&self) -> ArrayD<f32> {
-        any_array_map!(self, a => a.mapv(|v| v as f32), bool => a.mapv(|v| f32::from(u8::from(v))))
+        any_array_map!(AnyArray, self, a => a.mapv(|v| v as f32), bool => a.mapv(|v| f32::from(u8::from(v))))
     }
 
     /// The values converted to float64 with `as` (booleans become 0 or 1).
     pub fn to_f64(&self) -> ArrayD<f64> {
-        any_array_map!(self, a => a.mapv(|v| v as f64), bool => a.mapv(|v| f64::from(u8::from(v))))
+        any_array_map!(AnyArray, self, a => a.mapv(|v| v as f64), bool => a.mapv(|v| f64::from(u8::from(v))))
     }
 }
 
-impl FromValue for AnyArray {
-    fn from_value(v: WitValue) -> Result<Self, String> {
+/// Converts an array argument into the variant of `$any` for its dtype.
+macro_rules! any_from_value {
+    ($any:ident, $v:expr) => {{
+        let v = $v;
         let WitValue::Array(a) = &v else {
             return Err(format!("expected an array, got {}", describe(&v)));
         };
         Ok(match a.dtype {
-            Dtype::Bool => AnyArray::Bool(FromValue::from_value(v)?),
-            Dtype::I8 => AnyArray::I8(FromValue::from_value(v)?),
-            Dtype::I16 => AnyArray::I16(FromValue::from_value(v)?),
-            Dtype::I32 => AnyArray::I32(FromValue::from_value(v)?),
-            Dtype::I64 => AnyArray::I64(FromValue::from_value(v)?),
-            Dtype::U8 => AnyArray::U8(FromValue::from_value(v)?),
-            Dtype::U16 => AnyArray::U16(FromValue::from_value(v)?),
-            Dtype::U32 => AnyArray::U32(FromValue::from_value(v)?),
-            Dtype::U64 => AnyArray::U64(FromValue::from_value(v)?),
-            Dtype::F32 => AnyArray::F32(FromValue::from_value(v)?),
-            Dtype::F64 => AnyArray::F64(FromValue::from_value(v)?),
+            Dtype::Bool => $any::Bool(FromValue::from_value(v)?),
+            Dtype::I8 => $any::I8(FromValue::from_value(v)?),
+            Dtype::I16 => $any::I16(FromValue::from_value(v)?),
+            Dtype::I32 => $any::I32(FromValue::from_value(v)?),
+            Dtype::I64 => $any::I64(FromValue::from_value(v)?),
+            Dtype::U8 => $any::U8(FromValue::from_value(v)?),
+            Dtype::U16 => $any::U16(FromValue::from_value(v)?),
+            Dtype::U32 => $any::U32(FromValue::from_value(v)?),
+            Dtype::U64 => $any::U64(FromValue::from_value(v)?),
+            Dtype::F32 => $any::F32(FromValue::from_value(v)?),
+            Dtype::F64 => $any::F64(FromValue::from_value(v)?),
         })
+    }};
+}
+
+impl FromValue for AnyArray {
+    fn from_value(v: WitValue) -> Result<Self, String> {
+        any_from_value!(AnyArray, v)
+    }
+}
+
+/// An array argument whose element type is known only at run time, kept in the bytes
+/// it arrived in ([`ArrayBuf`]) so taking it copies nothing; booleans, for which not
+/// every byte is a valid value, arrive as an ndarray.
+#[derive(Clone, Debug, PartialEq)]
+#[allow(missing_docs)]
+pub enum AnyArrayBuf {
+    Bool(ArrayD<bool>),
+    I8(ArrayBuf<i8>),
+    I16(ArrayBuf<i16>),
+    I32(ArrayBuf<i32>),
+    I64(ArrayBuf<i64>),
+    U8(ArrayBuf<u8>),
+    U16(ArrayBuf<u16>),
+    U32(ArrayBuf<u32>),
+    U64(ArrayBuf<u64>),
+    F32(ArrayBuf<f32>),
+    F64(ArrayBuf<f64>),
+}
+
+impl AnyArrayBuf {
+    /// The shape.
+    pub fn shape(&self) -> &[usize] {
+        any_array_map!(AnyArrayBuf, self, a => a.shape(), bool => a.shape())
+    }
+}
+
+impl FromValue for AnyArrayBuf {
+    fn from_value(v: WitValue) -> Result<Self, String> {
+        any_from_value!(AnyArrayBuf, v)
+    }
+}
+
+impl IntoValue for AnyArrayBuf {
+    fn into_value(self) -> WitValue {
+        any_array_map!(AnyArrayBuf, self, a => a.into_value(), bool => a.into_value())
     }
 }
 
 impl IntoValue for AnyArray {
     fn into_value(self) -> WitValue {
-        any_array_map!(self, a => a.into_value(), bool => a.into_value())
+        any_array_map!(AnyArray, self, a => a.into_value(), bool => a.into_value())
     }
 }
 
@@ -497,7 +564,10 @@ pub mod __private {
             let known: Vec<&str> = tasks.iter().map(|t| t.name).collect();
             return Err(format!("no task `{name}` in this component (it has: {})", known.join(", ")));
         };
-        let ctx = Context { key: ctx.key, block_index: ctx.block_index, seed: ctx.seed };
+        // A span past wasm32's address space cannot be indexed anyway: it saturates.
+        let index = |i: u64| usize::try_from(i).unwrap_or(usize::MAX);
+        let window = ctx.window.iter().map(|s| index(s.start)..index(s.end)).collect();
+        let ctx = Context { key: ctx.key, block_index: ctx.block_index, seed: ctx.seed, window };
         let result = (task.call)(args, &params, &ctx);
         // The instance ends with the call: what is still buffered (a last line with no
         // newline) must reach the host's capture now. A failed flush loses only output.

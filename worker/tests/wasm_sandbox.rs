@@ -174,6 +174,10 @@ fn a_windowed_task_keeps_only_its_window_of_the_result() {
     let e = error_of(&rt, &outside, &key("echo"), &[&chunk(&[3, 4], |i| i as f32)]);
     assert!(e.contains("window [0..3, 2..5] does not fit an array of shape [3, 4]"), "{e}");
     let Some((rt, op)) = setup("probes") else { return };
+    // A task told its window may return just that part, which is kept as it is.
+    let told = WasmTask { window: Some(vec![1..3, 0..2]), ..op("window_start", json!(null)) };
+    let got = rt.run(&told, &key("told"), &[&chunk(&[3, 4], |i| i as u8)]).result.unwrap();
+    assert_eq!(got, chunk(&[2, 2], |_| 1u64));
     let bytes = WasmTask { window: Some(vec![0..1, 0..1]), ..op("random", json!(null)) };
     let e = error_of(&rt, &bytes, &key("random"), &[]);
     assert!(e.contains("the task returned no array, but an array block was expected"), "{e}");
@@ -217,6 +221,14 @@ fn the_gaussian_task_equals_the_native_kernel() {
         let g = op("gaussian", json!({ "sigma": sigma, "truncate": truncate }));
         let wasm = rt.run(&g, &key("g"), &[&x]).result.unwrap();
         assert_eq!(wasm, Value::Chunk(native), "sigma {sigma:?}");
+        // Mapped with a halo, the task computes only its block's window (one element
+        // in from each side, where there are more than two), as the native kernel does.
+        let window: Vec<_> =
+            x.as_chunk().unwrap().shape().iter().map(|&n| if n > 2 { 1..n - 1 } else { 0..n }).collect();
+        let native = gaussian_filter(x.as_chunk().unwrap(), &sigma, truncate, Some(&window)).unwrap();
+        let windowed = WasmTask { window: Some(window.clone()), ..g };
+        let wasm = rt.run(&windowed, &key("g"), &[&x]).result.unwrap();
+        assert_eq!(wasm, Value::Chunk(native), "sigma {sigma:?}, window {window:?}");
     }
 }
 

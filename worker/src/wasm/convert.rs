@@ -5,7 +5,9 @@
 //! JSON cross as themselves; a unit value crosses as JSON `null`. A table returned by
 //! a task arrives as its Arrow IPC bytes ([`Value::Bytes`]).
 
-use super::bindings::tessera::task::types::{Context, Dtype, NdarrayParam, NdarrayResult, ValueParam, ValueResult};
+use super::bindings::tessera::task::types::{
+    Context, Dtype, NdarrayParam, NdarrayResult, Span, ValueParam, ValueResult,
+};
 use sha2::{Digest, Sha256};
 use std::borrow::Cow;
 use std::ops::Range;
@@ -92,21 +94,23 @@ impl<'a> StagedArg<'a> {
     }
 }
 
-/// A WIT array as a chunk (only its `window`, when given), checking that the data fits
-/// the shape.
+/// A WIT array as a chunk, checking that the data fits the shape. With a `window`, an
+/// array of the window's shape is the window already; a larger one is cut to it.
 fn chunk_from_wit(a: NdarrayResult, window: Option<&[Range<usize>]>) -> Result<Chunk> {
     let dtype = from_wit_dtype(a.dtype);
     let shape = a.shape.iter().map(|&n| usize::try_from(n)).collect::<std::result::Result<Vec<_>, _>>();
     let shape = shape.map_err(|_| Error::invalid("wasm", format!("array shape {:?} is too large", a.shape)))?;
+    let is_window = |w: &[Range<usize>]| w.len() == shape.len() && w.iter().zip(&shape).all(|(w, &n)| w.len() == n);
     match window {
-        None => Chunk::from_le_bytes(dtype, shape, &a.data),
-        Some(window) => Chunk::from_le_bytes_window(dtype, shape, &a.data, window),
+        Some(window) if !is_window(window) => Chunk::from_le_bytes_window(dtype, shape, &a.data, window),
+        _ => Chunk::from_le_bytes(dtype, shape, &a.data),
     }
     .map_err(|e| Error::invalid("wasm", format!("the task's array of shape {:?}: {e}", a.shape)))
 }
 
 /// A task's WIT result as a value; of an array, only `window` is kept when given (a
-/// result that is not an array is then an error).
+/// result that is not an array is then an error, and so is an array that is neither
+/// the window nor holds it).
 pub fn value_from_wit(v: ValueResult, window: Option<&[Range<usize>]>) -> Result<Value> {
     if window.is_some() && !matches!(v, ValueResult::Array(_)) {
         return Err(Error::invalid("wasm", "the task returned no array, but an array block was expected"));
@@ -121,14 +125,21 @@ pub fn value_from_wit(v: ValueResult, window: Option<&[Range<usize>]>) -> Result
     })
 }
 
-/// The seed of task `key`: the first 8 bytes of the sha256 of its text, so it is the
-/// same on every run and every worker.
-pub fn seed_of(key: &Key) -> u64 {
-    let digest = Sha256::digest(key.to_string().as_bytes());
+/// The seed of the task whose key reads `key_text`: the first 8 bytes of the sha256 of
+/// that text, so it is the same on every run and every worker.
+pub fn seed_of(key_text: &str) -> u64 {
+    let digest = Sha256::digest(key_text.as_bytes());
     u64::from_le_bytes(digest[..8].try_into().expect("a sha256 has 32 bytes"))
 }
 
-/// The WIT context of task `key`, whose text is `key_text`.
-pub fn context_of<'a>(key: &'a Key, key_text: &'a str) -> Context<'a> {
-    Context { key: key_text, block_index: key.index(), seed: seed_of(key) }
+/// A task's window (where its block lies in its extended block) as WIT spans; none
+/// for a task without one.
+pub fn spans(window: Option<&[Range<usize>]>) -> Vec<Span> {
+    let span = |r: &Range<usize>| Span { start: r.start as u64, end: r.end as u64 };
+    window.unwrap_or_default().iter().map(span).collect()
+}
+
+/// The WIT context of task `key`, whose text is `key_text`, with its `window` spans.
+pub fn context_of<'a>(key: &'a Key, key_text: &'a str, window: &'a [Span]) -> Context<'a> {
+    Context { key: key_text, block_index: key.index(), seed: seed_of(key_text), window }
 }

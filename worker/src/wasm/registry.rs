@@ -7,7 +7,7 @@
 
 use super::WasmConfig;
 use super::cache::{CompileCache, sha256_hex};
-use super::convert::{StagedArg, context_of, value_from_wit};
+use super::convert::{StagedArg, context_of, spans, value_from_wit};
 use super::engine::WasmEngine;
 use super::module::{TaskInfo, WasmModule};
 use super::sandbox::{CapturedOutput, TaskState};
@@ -107,7 +107,8 @@ impl WasmRuntime {
         };
         let wit_args: Vec<_> = staged.iter().map(StagedArg::to_wit).collect();
         let key_text = key.to_string();
-        let ctx = context_of(key, &key_text);
+        let window = spans(op.window.as_deref());
+        let ctx = context_of(key, &key_text, &window);
         let mut store = Store::new(
             self.engine.engine(),
             TaskState::new(self.config.memory_limit, self.config.output_limit, ctx.seed),

@@ -4,11 +4,11 @@
 
 #![deny(unsafe_code)]
 
-use tessera_guest::{AnyArray, task};
+use tessera_guest::{AnyArrayBuf, task};
 
 /// Returns its input unchanged.
 #[task]
-fn echo(block: AnyArray) -> AnyArray {
+fn echo(block: AnyArrayBuf) -> AnyArrayBuf {
     block
 }
 

@@ -4,13 +4,15 @@
 //! `scipy.ndimage.gaussian_filter(a, sigma, mode="reflect", truncate=truncate)`):
 //! float64 input gives float64, every other type gives float32 computed in float32,
 //! and each output element adds the same products in the same order as the native
-//! kernel, so the two agree bit for bit.
+//! kernel, so the two agree bit for bit. Mapped over blocks with a halo, it computes
+//! only its block's window of the extended block (the context says where that is), as
+//! the native kernel does.
 
 #![deny(unsafe_code)]
 
 use serde::Deserialize;
-use std::borrow::Cow;
-use tessera_guest::{AnyArray, ArrayBuf, ArrayD, IntoValue, Number, WitValue, task};
+use std::ops::Range;
+use tessera_guest::{AnyArrayBuf, ArrayBuf, Context, IntoValue, Number, WitValue, task};
 
 /// The widest kernel radius accepted.
 const MAX_RADIUS: f64 = 1_000_000.0;
@@ -31,8 +33,9 @@ fn default_truncate() -> f64 {
 
 /// Gaussian filter with one sigma per axis, borders reflected (scipy's "reflect").
 #[task]
-fn gaussian(block: AnyArray, #[params] p: Params) -> Result<Smoothed, String> {
-    let ndim = block.shape().len();
+fn gaussian(block: AnyArrayBuf, #[params] p: Params, ctx: &Context) -> Result<Smoothed, String> {
+    let shape = block.shape().to_vec();
+    let ndim = shape.len();
     if p.sigma.len() != ndim {
         return Err(format!("got {} sigmas {:?} for a {ndim}-d block", p.sigma.len(), p.sigma));
     }
@@ -54,20 +57,39 @@ fn gaussian(block: AnyArray, #[params] p: Params) -> Result<Smoothed, String> {
         }
         kernels.push(Some(kernel(s, radius as usize)));
     }
-    // Each slab is converted to the float type as the filter reaches it, so no
-    // converted copy of the whole block is made.
+    // Only the block's own window is computed when the block came with a halo.
+    let window: Vec<Range<usize>> = if ctx.window.is_empty() {
+        shape.iter().map(|&n| 0..n).collect()
+    } else if ctx.window.len() == ndim && ctx.window.iter().zip(&shape).all(|(w, &n)| w.start <= w.end && w.end <= n) {
+        ctx.window.clone()
+    } else {
+        return Err(format!("window {:?} does not fit a block of shape {shape:?}", ctx.window));
+    };
+    // The block is read where it arrived, and each slab is converted to the float
+    // type as the filter reaches it, so no converted copy of the whole block is made.
     Ok(match block {
-        AnyArray::F64(a) => Smoothed::F64(filter(&a, &kernels, |w| w, |v| v)),
-        AnyArray::F32(a) => Smoothed::F32(filter(&a, &kernels, |w| w as f32, |v| v)),
-        AnyArray::Bool(a) => Smoothed::F32(filter(&a, &kernels, |w| w as f32, |v| f32::from(u8::from(v)))),
-        AnyArray::I8(a) => Smoothed::F32(filter(&a, &kernels, |w| w as f32, f32::from)),
-        AnyArray::I16(a) => Smoothed::F32(filter(&a, &kernels, |w| w as f32, f32::from)),
-        AnyArray::I32(a) => Smoothed::F32(filter(&a, &kernels, |w| w as f32, |v| v as f32)),
-        AnyArray::I64(a) => Smoothed::F32(filter(&a, &kernels, |w| w as f32, |v| v as f32)),
-        AnyArray::U8(a) => Smoothed::F32(filter(&a, &kernels, |w| w as f32, f32::from)),
-        AnyArray::U16(a) => Smoothed::F32(filter(&a, &kernels, |w| w as f32, f32::from)),
-        AnyArray::U32(a) => Smoothed::F32(filter(&a, &kernels, |w| w as f32, |v| v as f32)),
-        AnyArray::U64(a) => Smoothed::F32(filter(&a, &kernels, |w| w as f32, |v| v as f32)),
+        AnyArrayBuf::F64(a) => Smoothed::F64(filter(a.as_slice(), &shape, &window, &kernels, |w| w, |v| v)),
+        AnyArrayBuf::F32(a) => Smoothed::F32(filter(a.as_slice(), &shape, &window, &kernels, |w| w as f32, |v| v)),
+        AnyArrayBuf::Bool(a) => {
+            let values: Vec<bool> = a.iter().copied().collect();
+            Smoothed::F32(filter(&values, &shape, &window, &kernels, |w| w as f32, |v| f32::from(u8::from(v))))
+        }
+        AnyArrayBuf::I8(a) => Smoothed::F32(filter(a.as_slice(), &shape, &window, &kernels, |w| w as f32, f32::from)),
+        AnyArrayBuf::I16(a) => Smoothed::F32(filter(a.as_slice(), &shape, &window, &kernels, |w| w as f32, f32::from)),
+        AnyArrayBuf::I32(a) => {
+            Smoothed::F32(filter(a.as_slice(), &shape, &window, &kernels, |w| w as f32, |v| v as f32))
+        }
+        AnyArrayBuf::I64(a) => {
+            Smoothed::F32(filter(a.as_slice(), &shape, &window, &kernels, |w| w as f32, |v| v as f32))
+        }
+        AnyArrayBuf::U8(a) => Smoothed::F32(filter(a.as_slice(), &shape, &window, &kernels, |w| w as f32, f32::from)),
+        AnyArrayBuf::U16(a) => Smoothed::F32(filter(a.as_slice(), &shape, &window, &kernels, |w| w as f32, f32::from)),
+        AnyArrayBuf::U32(a) => {
+            Smoothed::F32(filter(a.as_slice(), &shape, &window, &kernels, |w| w as f32, |v| v as f32))
+        }
+        AnyArrayBuf::U64(a) => {
+            Smoothed::F32(filter(a.as_slice(), &shape, &window, &kernels, |w| w as f32, |v| v as f32))
+        }
     })
 }
 
@@ -100,79 +122,100 @@ trait Real: Number + Default + std::ops::Add<Output = Self> + std::ops::Mul<Outp
 impl Real for f32 {}
 impl Real for f64 {}
 
-/// Applies each 1-D kernel along its axis, one axis after another, one slab at a time:
-/// the leading axes without a kernel (z, for a filter in y and x) split the block
-/// into independent slabs, so the passes work on a slab that stays in cache. A slab
-/// is converted to the float type `F` (by `convert`) when the filter reaches it, and
-/// the last pass writes straight into the result, which is returned without a copy.
+/// Applies each 1-D kernel along its axis to the C-order `values` of an array of
+/// `shape`, one axis after another, and returns the part `window` of the result.
+///
+/// It works one slab at a time: the leading axes without a pass (z, for a filter in y
+/// and x) split the block into independent slabs, so the passes work on a slab that
+/// stays in cache. A slab is converted to the float type `F` (by `convert`) when the
+/// filter reaches it; each pass computes only the window's positions along its axis,
+/// and the last one writes straight into the result, which is returned without a copy.
 fn filter<T: Copy, F: Real>(
-    a: &ArrayD<T>,
+    values: &[T],
+    shape: &[usize],
+    window: &[Range<usize>],
     kernels: &[Option<Vec<f64>>],
     weight: impl Fn(f64) -> F,
     convert: impl Fn(T) -> F,
 ) -> ArrayBuf<F> {
-    let mut out = ArrayBuf::zeros(a.shape());
-    let passes: Vec<(usize, Vec<F>)> = kernels
-        .iter()
-        .enumerate()
-        .filter_map(|(axis, k)| Some((axis, k.as_ref()?.iter().map(|&v| weight(v)).collect())))
-        .collect();
-    let first = passes.first().map_or(0, |&(axis, _)| axis);
-    let slab_shape = &a.shape()[first..];
-    let slab_len: usize = slab_shape.iter().product();
-    if passes.is_empty() || slab_len == 0 {
-        // No axis to filter, or no element: the values, converted.
-        for (o, &v) in out.as_slice_mut().iter_mut().zip(a.iter()) {
-            *o = convert(v);
-        }
+    let out_shape: Vec<usize> = window.iter().map(|w| w.len()).collect();
+    let mut out = ArrayBuf::zeros(&out_shape);
+    if out_shape.contains(&0) {
         return out;
     }
-    let values: Cow<[T]> = match a.as_slice() {
-        Some(values) => Cow::Borrowed(values),
-        None => Cow::Owned(a.iter().copied().collect()),
-    };
+    // Every smoothed axis gets a pass, and so does an unsmoothed axis the window cuts
+    // (with the identity kernel).
+    let passes: Vec<Option<Vec<F>>> = kernels
+        .iter()
+        .zip(window.iter().zip(shape))
+        .map(|(kernel, (range, &n))| match kernel {
+            Some(k) => Some(k.iter().map(|&v| weight(v)).collect()),
+            None if *range != (0..n) => Some(vec![weight(1.0)]),
+            None => None,
+        })
+        .collect();
+    let first = passes.iter().position(Option::is_some).unwrap_or(0);
+    let slab_shape = &shape[first..];
+    let slab_len: usize = slab_shape.iter().product();
+    let out_slab_len: usize = out_shape[first..].iter().product();
+    let last_pass = passes.iter().rposition(Option::is_some);
     // A slab lives in `cur` between passes (and as converted, before the first).
-    let (mut cur, mut tmp) = (Vec::with_capacity(slab_len), vec![F::default(); slab_len]);
-    for (src, dst) in values.chunks_exact(slab_len).zip(out.as_slice_mut().chunks_exact_mut(slab_len)) {
+    let (mut cur, mut tmp) = (Vec::with_capacity(slab_len), Vec::with_capacity(slab_len));
+    for (src, dst) in values.chunks_exact(slab_len).zip(out.as_slice_mut().chunks_exact_mut(out_slab_len)) {
         cur.clear();
         cur.extend(src.iter().map(|&v| convert(v)));
-        for (i, (axis, w)) in passes.iter().enumerate() {
-            if i + 1 == passes.len() {
-                correlate_axis(&cur, dst, slab_shape, axis - first, w);
-            } else {
-                correlate_axis(&cur, &mut tmp, slab_shape, axis - first, w);
-                std::mem::swap(&mut cur, &mut tmp);
+        let Some(last_pass) = last_pass else {
+            // No pass at all: the window is the whole block.
+            dst.copy_from_slice(&cur);
+            continue;
+        };
+        let mut cur_shape = slab_shape.to_vec();
+        for (axis, w) in passes[first..=last_pass].iter().enumerate() {
+            let Some(w) = w else { continue };
+            let range = &window[first + axis];
+            if first + axis == last_pass {
+                correlate_axis(&cur, dst, &cur_shape, axis, w, range.start);
+                break;
             }
+            let mut dst_shape = cur_shape.clone();
+            dst_shape[axis] = range.len();
+            tmp.resize(dst_shape.iter().product(), F::default());
+            correlate_axis(&cur, &mut tmp, &cur_shape, axis, w, range.start);
+            std::mem::swap(&mut cur, &mut tmp);
+            cur_shape = dst_shape;
         }
     }
     out
 }
 
-/// Correlates C-order `src` with the symmetric kernel `w` along `axis` into `dst`.
+/// Correlates the C-order `src` of `shape` with the symmetric kernel `w` along `axis`,
+/// writing to `dst` the positions from `start` on (as many as `dst` holds along it).
 ///
 /// Either way the inner loop runs over contiguous memory and vectorises: along the
 /// last axis each line is extended by reflection and its shifted windows are combined;
 /// along any other axis whole rows of the axes after it are combined.
-fn correlate_axis<F: Real>(src: &[F], dst: &mut [F], shape: &[usize], axis: usize, w: &[F]) {
+fn correlate_axis<F: Real>(src: &[F], dst: &mut [F], shape: &[usize], axis: usize, w: &[F], start: usize) {
     let n = shape[axis];
     let inner: usize = shape[axis + 1..].iter().product();
+    let m = dst.len() / (src.len() / n);
     let r = w.len() / 2;
     if inner == 1 {
         let mut extended = vec![F::default(); n + 2 * r];
-        for (line, out) in src.chunks_exact(n).zip(dst.chunks_exact_mut(n)) {
+        for (line, out) in src.chunks_exact(n).zip(dst.chunks_exact_mut(m)) {
             extended[r..r + n].copy_from_slice(line);
             for i in (0..r).chain(r + n..n + 2 * r) {
                 extended[i] = line[reflect(i as isize - r as isize, n)];
             }
-            // The line's shifts by -r..=r are windows of its extension.
-            filter_rows(out, |shift| &extended[(r as isize + shift) as usize..][..n], 0, w, r);
+            // Output `k` is input `start + k`: its shifts by -r..=r are windows of the
+            // extension.
+            filter_rows(out, |shift| &extended[((r + start) as isize + shift) as usize..], 0, w, r);
         }
         return;
     }
-    for (sp, dp) in src.chunks_exact(n * inner).zip(dst.chunks_exact_mut(n * inner)) {
+    for (sp, dp) in src.chunks_exact(n * inner).zip(dst.chunks_exact_mut(m * inner)) {
         let row = |i: isize| &sp[reflect(i, n) * inner..][..inner];
         for (k, out) in dp.chunks_exact_mut(inner).enumerate() {
-            filter_rows(out, row, k as isize, w, r);
+            filter_rows(out, row, (start + k) as isize, w, r);
         }
     }
 }

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use tessera_guest::serde_json::{Value, json};
-use tessera_guest::{Context, task};
+use tessera_guest::{AnyArrayBuf, ArrayD, Context, task};
 
 /// Loops forever (the host must stop it with its time limit).
 #[task]
@@ -111,4 +111,16 @@ fn shout(#[params] p: ShoutParams) -> u64 {
     p.bytes as u64
 }
 
-tessera_guest::export_tasks!(spin, hog, boom, read_file, connect, environment, random, chatty, shout);
+/// An array of the shape of its block's window, every element the window's first
+/// start (0 when it has no window): what it returns shows the window it was told.
+#[task]
+fn window_start(block: AnyArrayBuf, ctx: &Context) -> ArrayD<u64> {
+    let shape: Vec<usize> = match ctx.window.as_slice() {
+        [] => block.shape().to_vec(),
+        window => window.iter().map(|w| w.len()).collect(),
+    };
+    let start = ctx.window.first().map_or(0, |w| w.start as u64);
+    ArrayD::from_elem(shape, start)
+}
+
+tessera_guest::export_tasks!(spin, hog, boom, read_file, connect, environment, random, chatty, shout, window_start);
