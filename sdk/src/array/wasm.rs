@@ -24,7 +24,9 @@ impl Array {
     /// Applies WASM task `task` with `params` to every block extended by `depth[axis]`
     /// elements of its neighbours (filled per `boundary` at the array's edges), then
     /// trims the extension off, as [`Array::map_overlap`]. `dtype` must be the element
-    /// type the task returns; it must keep its (extended) input's shape.
+    /// type the task returns. The task is told in its context where its own block lies
+    /// in the extended one (`window`): it may return just that part, skipping the work
+    /// on the halo, or an array of its extended input's shape, which is trimmed.
     pub fn map_overlap_wasm(
         &self,
         task: &TaskFn,
