@@ -20,10 +20,10 @@
 //! (`ArrayD<T>` or any `Array<T, D>` for the [`Element`] types, [`AnyArray`] for any
 //! dtype, or [`ArrayBuf`] and [`AnyArrayBuf`], which keep the bytes as they arrived,
 //! without a copy), `Vec<u8>` (bytes), [`Table`] (an Arrow IPC stream) and
-//! `serde_json::Value`. One argument may be marked
-//! `#[params]` (deserialised with serde from the caller's JSON parameters), one
-//! `#[rest]` (a `Vec` of all remaining inputs), and one may be a [`Context`] (or
-//! `&Context`): the task key, block index and seed. A task returns anything
+//! `serde_json::Value`. One argument may be marked `#[params]` (deserialised with serde
+//! from the caller's JSON parameters), one `#[rest]` (a `Vec` of all remaining inputs),
+//! and one may be a [`Context`] (or `&Context`): the task key, block index and seed,
+//! and under `map_overlap` the window of its block. A task returns anything
 //! [`IntoValue`], or `Result` of it with an error that implements `Display`. A large
 //! numeric result is best built in an [`ArrayBuf`], which is returned without a copy.
 //!
