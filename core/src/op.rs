@@ -94,8 +94,9 @@ pub struct WasmTask {
     /// True when it maps blocks one to one (so it may be fused with its inputs).
     pub blockwise: bool,
     /// The part of an array result kept, one index range per axis, all of it when
-    /// `None`: a block with a halo is mapped and trimmed in one step, the kept part
-    /// copied straight out of what the task returned.
+    /// `None`: a block with a halo is mapped and trimmed in one step. The task is told
+    /// the window and may return just that part; otherwise the kept part is copied
+    /// straight out of the whole result it returned.
     pub window: Option<Vec<std::ops::Range<usize>>>,
 }
 

@@ -1,4 +1,5 @@
-//! [`ArrayBuf`]: an array result built in place in the bytes a task returns.
+//! [`ArrayBuf`]: a numeric array kept in the bytes that cross the component boundary,
+//! taken as an argument or returned without a copy.
 
 use crate::bindings::tessera::task::types::Ndarray;
 use crate::{IntoValue, Number, WitValue};
