@@ -2,7 +2,9 @@
 
 use crate::dtype::{DType, Element, Scalar};
 use crate::error::{Error, Result};
-use ndarray::{ArrayD, IxDyn};
+use crate::layout::to_standard;
+use ndarray::{ArrayD, IxDyn, Slice};
+use std::ops::Range;
 
 /// One block of a chunked array: an `ndarray` whose element type is known at run time.
 /// It serialises as `(dtype, shape, bytes)` ([`chunk_bytes`](crate::chunk_bytes)).
@@ -172,6 +174,19 @@ impl Chunk {
         if self.dtype() == dtype { self } else { self.cast(dtype) }
     }
 
+    /// The part `window` (one index range per axis) of the chunk, as a new chunk in C
+    /// order; an error when the window does not fit the shape.
+    pub fn window(&self, window: &[Range<usize>]) -> Result<Chunk> {
+        let shape = self.shape();
+        let fits =
+            window.len() == shape.len() && window.iter().zip(shape).all(|(w, &n)| w.start <= w.end && w.end <= n);
+        if !fits {
+            return Err(Error::invalid("chunk", format!("window {window:?} does not fit an array of shape {shape:?}")));
+        }
+        let cut = |axis: ndarray::AxisDescription| Slice::from(window[axis.axis.index()].clone());
+        Ok(chunk_map!(self, a: T => T::into_chunk(to_standard(a.slice_each_axis(cut)))))
+    }
+
     /// The single element of a chunk with one element.
     pub fn first(&self) -> Option<Scalar> {
         chunk_map!(self, a: T => a.iter().next().map(|v| v.to_scalar()))
@@ -189,5 +204,23 @@ mod tests {
         assert_eq!(u.typed::<u8>().unwrap().as_slice().unwrap(), &[1, 0, 255]);
         assert_eq!(c.nbytes(), 24);
         assert!(c.typed::<f32>().unwrap_err().to_string().contains("expected float32 data, found float64"));
+    }
+
+    #[test]
+    fn a_window_is_that_slice_of_the_chunk_in_c_order() {
+        let a = ndarray::Array2::from_shape_fn((5, 6), |(i, j)| (i * 10 + j) as f64).into_dyn();
+        let want = a.slice(ndarray::s![1..4, 2..6]).to_owned().into_dyn();
+        for dtype in DType::ALL {
+            let chunk = Chunk::from_array(a.clone()).cast(dtype);
+            let got = chunk.window(&[1..4, 2..6]).unwrap();
+            assert_eq!(got, Chunk::from_array(want.clone()).cast(dtype), "{dtype}");
+        }
+        let transposed = Chunk::from_array(a.t().to_owned());
+        let got = transposed.window(&[2..6, 1..4]).unwrap();
+        assert_eq!(got, Chunk::from_array(want.t().as_standard_layout().into_owned()));
+        let chunk = Chunk::from_array(a);
+        let err = chunk.window(&[1..4, 2..7]).unwrap_err();
+        assert!(err.to_string().contains("window [1..4, 2..7] does not fit an array of shape [5, 6]"), "{err}");
+        assert!(chunk.window(&[1..4, 2..6, 0..1]).unwrap_err().to_string().contains("does not fit"));
     }
 }

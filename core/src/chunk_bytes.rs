@@ -9,7 +9,7 @@ use crate::dtype::{DType, Element};
 use crate::error::{Error, Result};
 use crate::layout::to_standard;
 use crate::{chunk_map, with_dtype};
-use ndarray::{ArrayD, ArrayViewD, Slice};
+use ndarray::ArrayD;
 use serde::de::{self, DeserializeSeed, SeqAccess, Visitor};
 use serde::ser::SerializeTuple;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -23,17 +23,11 @@ compile_error!("Tessera's array byte layout is little endian and assumes a littl
 trait RawElement: Element + bytemuck::NoUninit {
     /// The elements encoded in `bytes` (whose length is a multiple of the size).
     fn collect(bytes: &[u8]) -> Vec<Self>;
-    /// The elements encoded in `bytes`, borrowed, when `bytes` is aligned for them and
-    /// every bit pattern is a valid element.
-    fn cast(bytes: &[u8]) -> Option<&[Self]>;
 }
 
 macro_rules! raw_numeric {
     ($($t:ty),*) => {$(
         impl RawElement for $t {
-            fn cast(bytes: &[u8]) -> Option<&[Self]> {
-                bytemuck::try_cast_slice(bytes).ok()
-            }
             fn collect(bytes: &[u8]) -> Vec<Self> {
                 // Aligned bytes (any allocation from the heap) are one copy; otherwise
                 // element by element into fresh capacity, still half the time of
@@ -51,9 +45,6 @@ raw_numeric!(i8, i16, i32, i64, u8, u16, u32, u64, f32, f64);
 impl RawElement for bool {
     fn collect(bytes: &[u8]) -> Vec<Self> {
         bytes.iter().map(|&b| b != 0).collect()
-    }
-    fn cast(_: &[u8]) -> Option<&[Self]> {
-        None
     }
 }
 
@@ -85,38 +76,6 @@ impl Chunk {
                 .map_err(|e| Error::invalid("chunk", format!("cannot shape the data: {e}")))
         }
         with_dtype!(dtype, T => build::<T>(shape, data))
-    }
-
-    /// The part `window` (one index range per axis) of the chunk
-    /// [`Chunk::from_le_bytes`] would make, copying only that part out of `data`; an
-    /// error when the sizes do not match or the window does not fit the shape.
-    pub fn from_le_bytes_window(
-        dtype: DType,
-        shape: Vec<usize>,
-        data: &[u8],
-        window: &[std::ops::Range<usize>],
-    ) -> Result<Chunk> {
-        check_fits(dtype, &shape, data)?;
-        let fits =
-            window.len() == shape.len() && window.iter().zip(&shape).all(|(w, &n)| w.start <= w.end && w.end <= n);
-        if !fits {
-            return Err(Error::invalid("chunk", format!("window {window:?} does not fit an array of shape {shape:?}")));
-        }
-        fn build<T: RawElement>(shape: Vec<usize>, data: &[u8], window: &[std::ops::Range<usize>]) -> Result<Chunk> {
-            let collected;
-            let values = match T::cast(data) {
-                Some(values) => values,
-                None => {
-                    collected = T::collect(data);
-                    &collected[..]
-                }
-            };
-            let all = ArrayViewD::from_shape(shape, values)
-                .map_err(|e| Error::invalid("chunk", format!("cannot shape the data: {e}")))?;
-            let kept = all.slice_each_axis(|axis| Slice::from(window[axis.axis.index()].clone()));
-            Ok(Chunk::from_array(to_standard(kept)))
-        }
-        with_dtype!(dtype, T => build::<T>(shape, data, window))
     }
 }
 
@@ -229,26 +188,6 @@ mod tests {
             let json = serde_json::to_string(&chunk).unwrap();
             assert_eq!(serde_json::from_str::<Chunk>(&json).unwrap(), chunk);
         }
-    }
-
-    #[test]
-    fn a_window_of_the_bytes_equals_the_same_slice_of_the_whole_chunk() {
-        let a = Array2::from_shape_fn((5, 6), |(i, j)| (i * 10 + j) as f64).into_dyn();
-        let window = [1..4, 2..6];
-        for dtype in DType::ALL {
-            let chunk = Chunk::from_array(a.clone()).cast(dtype);
-            let want = Chunk::from_array(a.slice(ndarray::s![1..4, 2..6]).to_owned().into_dyn()).cast(dtype);
-            let bytes = chunk.to_le_bytes();
-            assert_eq!(Chunk::from_le_bytes_window(dtype, vec![5, 6], &bytes, &window).unwrap(), want, "{dtype}");
-            let shifted = [&[0xAB][..], &bytes].concat();
-            let got = Chunk::from_le_bytes_window(dtype, vec![5, 6], &shifted[1..], &window).unwrap();
-            assert_eq!(got, want, "{dtype} unaligned");
-        }
-        let bytes = Chunk::from_array(a).to_le_bytes();
-        let err = Chunk::from_le_bytes_window(DType::F64, vec![5, 6], &bytes, &[1..4, 2..7]).unwrap_err();
-        assert!(err.to_string().contains("window [1..4, 2..7] does not fit an array of shape [5, 6]"), "{err}");
-        let err = Chunk::from_le_bytes_window(DType::F64, vec![5, 6], &bytes, &[1..4, 2..6, 0..1]).unwrap_err();
-        assert!(err.to_string().contains("does not fit"), "{err}");
     }
 
     #[test]

@@ -456,6 +456,13 @@ impl IntoValue for serde_json::Value {
     }
 }
 
+/// A wire value as it is, for a task that builds its result itself.
+impl IntoValue for WitValue {
+    fn into_value(self) -> WitValue {
+        self
+    }
+}
+
 /// What a task function may return: a value, or `Result` of one with a displayable
 /// error (whose text reaches the caller).
 pub trait TaskOutput {

@@ -184,6 +184,15 @@ fn a_windowed_task_keeps_only_its_window_of_the_result() {
 }
 
 #[test]
+fn an_array_whose_data_does_not_fit_its_shape_fails_its_task() {
+    let Some((rt, op)) = setup("probes") else { return };
+    let e = error_of(&rt, &op("misshapen", json!(null)), &key("misshapen"), &[]);
+    assert!(e.contains("task misshapen"), "{e}");
+    assert!(e.contains("the task's array of shape [2, 2]"), "{e}");
+    assert!(e.contains("15 bytes of data do not fit an array of float32 with shape [2, 2]"), "{e}");
+}
+
+#[test]
 fn wrong_arguments_are_named() {
     let Some((rt, op)) = setup("gaussian") else { return };
     let g = op("gaussian", json!({ "sigma": [1.0] }));

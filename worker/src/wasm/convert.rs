@@ -1,13 +1,13 @@
 //! Tessera values to and from the values of the WIT contract.
 //!
 //! Arrays cross as `ndarray { dtype, shape, data }` with `data` as
-//! [`Chunk::le_bytes`] lays it out (borrowed, not copied, on the way in). Bytes and
+//! [`Chunk::le_bytes`] lays it out (borrowed, not copied, on the way in; on the way out
+//! copied once, straight into a chunk, by [`TaskValue`]'s lift). Bytes and
 //! JSON cross as themselves; a unit value crosses as JSON `null`. A table returned by
 //! a task arrives as its Arrow IPC bytes ([`Value::Bytes`]).
 
-use super::bindings::tessera::task::types::{
-    Context, Dtype, NdarrayParam, NdarrayResult, Span, ValueParam, ValueResult,
-};
+use super::bindings::tessera::task::types::{Context, Dtype, NdarrayParam, Span, ValueParam};
+use super::result::{TaskArray, TaskValue};
 use sha2::{Digest, Sha256};
 use std::borrow::Cow;
 use std::ops::Range;
@@ -29,7 +29,8 @@ fn to_wit_dtype(d: DType) -> Dtype {
     }
 }
 
-fn from_wit_dtype(d: Dtype) -> DType {
+/// The element type a WIT `dtype` names.
+pub fn from_wit_dtype(d: Dtype) -> DType {
     match d {
         Dtype::Bool => DType::Bool,
         Dtype::I8 => DType::I8,
@@ -94,31 +95,29 @@ impl<'a> StagedArg<'a> {
     }
 }
 
-/// A WIT array as a chunk, checking that the data fits the shape. With a `window`, an
-/// array of the window's shape is the window already; a larger one is cut to it.
-fn chunk_from_wit(a: NdarrayResult, window: Option<&[Range<usize>]>) -> Result<Chunk> {
-    let dtype = from_wit_dtype(a.dtype);
-    let shape = a.shape.iter().map(|&n| usize::try_from(n)).collect::<std::result::Result<Vec<_>, _>>();
-    let shape = shape.map_err(|_| Error::invalid("wasm", format!("array shape {:?} is too large", a.shape)))?;
-    let is_window = |w: &[Range<usize>]| w.len() == shape.len() && w.iter().zip(&shape).all(|(w, &n)| w.len() == n);
-    match window {
-        Some(window) if !is_window(window) => Chunk::from_le_bytes_window(dtype, shape, &a.data, window),
-        _ => Chunk::from_le_bytes(dtype, shape, &a.data),
-    }
-    .map_err(|e| Error::invalid("wasm", format!("the task's array of shape {:?}: {e}", a.shape)))
+/// A task's array as a chunk. With a `window`, an array of the window's shape is the
+/// window already; a larger one is cut to it.
+fn chunk_of(a: TaskArray, window: Option<&[Range<usize>]>) -> Result<Chunk> {
+    let cut = |chunk: Chunk| match window {
+        Some(w) if w.len() != chunk.shape().len() || w.iter().zip(chunk.shape()).any(|(w, &n)| w.len() != n) => {
+            chunk.window(w)
+        }
+        _ => Ok(chunk),
+    };
+    a.chunk.and_then(cut).map_err(|e| Error::invalid("wasm", format!("the task's array of shape {:?}: {e}", a.shape)))
 }
 
-/// A task's WIT result as a value; of an array, only `window` is kept when given (a
-/// result that is not an array is then an error, and so is an array that is neither
-/// the window nor holds it).
-pub fn value_from_wit(v: ValueResult, window: Option<&[Range<usize>]>) -> Result<Value> {
-    if window.is_some() && !matches!(v, ValueResult::Array(_)) {
+/// A task's result as a value; of an array, only `window` is kept when given (a result
+/// that is not an array is then an error, and so is an array that is neither the window
+/// nor holds it).
+pub fn value_from_wit(v: TaskValue, window: Option<&[Range<usize>]>) -> Result<Value> {
+    if window.is_some() && !matches!(v, TaskValue::Array(_)) {
         return Err(Error::invalid("wasm", "the task returned no array, but an array block was expected"));
     }
     Ok(match v {
-        ValueResult::Array(a) => Value::Chunk(chunk_from_wit(a, window)?),
-        ValueResult::Bytes(b) | ValueResult::Table(b) => Value::Bytes(b),
-        ValueResult::Json(s) => Value::Json(
+        TaskValue::Array(a) => Value::Chunk(chunk_of(a, window)?),
+        TaskValue::Bytes(b) | TaskValue::Table(b) => Value::Bytes(b),
+        TaskValue::Json(s) => Value::Json(
             serde_json::from_str(&s)
                 .map_err(|e| Error::invalid("wasm", format!("the task returned invalid JSON: {e}")))?,
         ),

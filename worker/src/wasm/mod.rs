@@ -15,8 +15,8 @@
 //! argument is copied into the guest's memory straight from its chunk (a chunk not
 //! contiguous in C order is first laid out as bytes); the guest library reads it in
 //! place (`tessera_guest::ArrayBuf`) or copies it into a typed array. A result is laid
-//! out as bytes by the guest (at no cost when built in an `ArrayBuf`), copied by the
-//! host out of the guest's memory, and then into the chunk's elements. A task mapped
+//! out as bytes by the guest (at no cost when built in an `ArrayBuf`) and copied by the
+//! host out of the guest's memory straight into the chunk's elements. A task mapped
 //! over blocks with a halo is told its block's window in its context: it may return
 //! just that, or the whole extended block, of which only the window is copied.
 //!
@@ -26,6 +26,7 @@
 //! - [`module`]: [`WasmModule`], a loaded and checked component;
 //! - [`sandbox`]: the per-task store (WASI context, limits, captured output);
 //! - [`convert`]: Tessera values to and from the WIT values;
+//! - [`result`]: a task's result, lifted with its array copied once into a chunk;
 //! - [`registry`]: [`WasmRuntime`], modules registered by hash, which runs tasks.
 
 pub mod cache;
@@ -34,6 +35,7 @@ pub mod convert;
 pub mod engine;
 pub mod module;
 pub mod registry;
+pub mod result;
 pub mod sandbox;
 
 /// The host side of the `tessera:task` world, generated from the WIT contract.

@@ -5,13 +5,15 @@
 //! module instead of a component, a component importing something other than WASI,
 //! and a component that does not export the world's `call` and `tasks`.
 
+use super::bindings::tessera::task::types::{Context, ValueParam};
 use super::bindings::{Task as TaskWorld, TaskPre};
 use super::cache::{CompileCache, sha256_hex};
 use super::engine::WasmEngine;
+use super::result::TaskValue;
 use super::sandbox::TaskState;
 use tessera_core::{Error, Result};
 use wasmtime::Store;
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::{Component, ComponentExportIndex, Linker};
 
 /// One task function a component provides.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,6 +31,8 @@ pub struct TaskInfo {
 pub struct WasmModule {
     sha256: String,
     pre: TaskPre<TaskState>,
+    /// The world's `call` export.
+    call: ComponentExportIndex,
     tasks: Vec<TaskInfo>,
 }
 
@@ -85,8 +89,9 @@ impl WasmModule {
         let pre = TaskPre::new(instance_pre).map_err(|e| {
             invalid(format!("it is not a task component: it does not export the tessera:task world ({e:#})"))
         })?;
+        let call = component.get_export_index(None, "call").ok_or_else(|| invalid("it exports no `call`".into()))?;
         let tasks = list_tasks(wasm, &pre).map_err(|e| invalid(format!("listing its tasks failed: {e:#}")))?;
-        Ok(WasmModule { sha256, pre, tasks })
+        Ok(WasmModule { sha256, pre, call, tasks })
     }
 
     /// The sha256 of the component's bytes, in hex: the module's identity.
@@ -99,9 +104,21 @@ impl WasmModule {
         &self.tasks
     }
 
-    /// The pre-linked component, ready to instantiate in a task's store.
-    pub(super) fn pre(&self) -> &TaskPre<TaskState> {
-        &self.pre
+    /// Instantiates the component in `store` and calls task `name` on `args` with
+    /// `params` in context `ctx`: the task's value or its error message, or why the
+    /// call trapped.
+    pub(super) fn call(
+        &self,
+        store: &mut Store<TaskState>,
+        name: &str,
+        args: &[ValueParam<'_>],
+        params: &str,
+        ctx: Context<'_>,
+    ) -> wasmtime::Result<std::result::Result<TaskValue, String>> {
+        let instance = self.pre.instance_pre().instantiate(&mut *store)?;
+        let call = instance.get_typed_func::<_, (std::result::Result<TaskValue, String>,)>(&mut *store, &self.call)?;
+        let (result,) = call.call(store, (name, args, params, ctx))?;
+        Ok(result)
     }
 }
 

@@ -116,10 +116,7 @@ impl WasmRuntime {
         store.limiter(|s| &mut s.memory);
         store.set_epoch_deadline(self.engine.deadline_ticks(self.config.time_limit));
         let params = if op.params.is_empty() { "null" } else { op.params.as_str() };
-        let called = module
-            .pre()
-            .instantiate(&mut store)
-            .and_then(|world| world.call_call(&mut store, &op.task, &wit_args, params, ctx));
+        let called = module.call(&mut store, &op.task, &wit_args, params, ctx);
         let output = store.data().take_output();
         let failed = |message: String| Error::TaskFailed { key: key.to_string(), message };
         let result = match called {

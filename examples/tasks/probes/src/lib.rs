@@ -7,8 +7,9 @@
 use serde::Deserialize;
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
+use tessera_guest::bindings::tessera::task::types::{Dtype, Ndarray};
 use tessera_guest::serde_json::{Value, json};
-use tessera_guest::{AnyArrayBuf, ArrayD, Context, task};
+use tessera_guest::{AnyArrayBuf, ArrayD, Context, WitValue, task};
 
 /// Loops forever (the host must stop it with its time limit).
 #[task]
@@ -123,4 +124,22 @@ fn window_start(block: AnyArrayBuf, ctx: &Context) -> ArrayD<u64> {
     ArrayD::from_elem(shape, start)
 }
 
-tessera_guest::export_tasks!(spin, hog, boom, read_file, connect, environment, random, chatty, shout, window_start);
+/// A 2 x 2 float32 array whose data is one byte short (the host must refuse it).
+#[task]
+fn misshapen() -> WitValue {
+    WitValue::Array(Ndarray { dtype: Dtype::F32, shape: vec![2, 2], data: vec![0; 15] })
+}
+
+tessera_guest::export_tasks!(
+    spin,
+    hog,
+    boom,
+    read_file,
+    connect,
+    environment,
+    random,
+    chatty,
+    shout,
+    window_start,
+    misshapen
+);
