@@ -11,14 +11,15 @@
 //!
 //! What it costs: a component is compiled once per worker (and cached on disk, keyed by
 //! the sha256 of its bytes and the engine's configuration); each task then gets a fresh
-//! `Store` and instance from a cached `InstancePre` (tens of microseconds). An array
+//! `Store` and instance from a cached `InstancePre` (about ten microseconds). An array
 //! argument is copied into the guest's memory straight from its chunk (a chunk not
 //! contiguous in C order is first laid out as bytes); the guest library reads it in
 //! place (`tessera_guest::ArrayBuf`) or copies it into a typed array. A result is laid
 //! out as bytes by the guest (at no cost when built in an `ArrayBuf`) and copied by the
 //! host out of the guest's memory straight into the chunk's elements. A task mapped
 //! over blocks with a halo is told its block's window in its context: it may return
-//! just that, or the whole extended block, of which only the window is copied.
+//! just that, or the whole extended block, which is copied out and then cut to the
+//! window.
 //!
 //! - [`config`]: [`WasmConfig`], the limits and the cache directory;
 //! - [`engine`]: the shared wasmtime engine with its epoch ticker;

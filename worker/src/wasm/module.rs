@@ -89,7 +89,7 @@ impl WasmModule {
         let pre = TaskPre::new(instance_pre).map_err(|e| {
             invalid(format!("it is not a task component: it does not export the tessera:task world ({e:#})"))
         })?;
-        let call = component.get_export_index(None, "call").ok_or_else(|| invalid("it exports no `call`".into()))?;
+        let call = component.get_export_index(None, "call").expect("`TaskPre::new` found the `call` export");
         let tasks = list_tasks(wasm, &pre).map_err(|e| invalid(format!("listing its tasks failed: {e:#}")))?;
         Ok(WasmModule { sha256, pre, call, tasks })
     }
