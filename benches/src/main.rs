@@ -44,6 +44,8 @@ fn main() -> ExitCode {
     let seconds = match args.as_slice() {
         ["gaussian", volume] => wasm::gaussian(volume, None).map(Some),
         ["gaussian-wasm", volume, components] => wasm::gaussian(volume, Some(components)).map(Some),
+        ["gaussian-block"] => wasm::gaussian_block(None).map(Some),
+        ["gaussian-block-wasm", components] => wasm::gaussian_block(Some(components)).map(Some),
         ["wasm-task-overhead", components] => wasm::task_overhead(components).map(Some),
         ["overhead", workload, size, rest @ ..] if rest.len() <= 1 => match size.parse() {
             Ok(size) => overhead::run(workload, size, rest.first().copied()).map(Some),
@@ -84,6 +86,7 @@ fn usage() -> ExitCode {
     eprintln!(
         "usage: tessera-bench (sum-transpose | mean-std | mean-axis0) [SIZE CHUNK]\n       \
          tessera-bench gaussian VOLUME | gaussian-wasm VOLUME COMPONENTS | wasm-task-overhead COMPONENTS\n       \
+         tessera-bench gaussian-block | gaussian-block-wasm COMPONENTS\n       \
          tessera-bench overhead (merge N | tree DEPTH) [SCHEDULER_ADDRESS]"
     );
     ExitCode::from(2)

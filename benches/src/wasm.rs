@@ -7,6 +7,12 @@
 //!   its block's edges, which at the array's edges are the array's: so it is mapped
 //!   with no padding layer (`Boundary::None`, as dask-image maps scipy's filters), and
 //!   both do the same work.
+//! - `gaussian-block` and `gaussian-block-wasm COMPONENTS`: the same smoothing of one
+//!   in-memory block shaped like a chunk of the demo volume with its halo
+//!   (16 × 528 × 528 uint16, its 16 × 512 × 512 window computed), [`BLOCK_CALLS`] times
+//!   one after the other, by the native kernel or by the component through the worker's
+//!   WASM runtime (argument in, fresh instance, call, result out); prints the median.
+//!   No storage, decoding or scheduling: the filter and the sandbox alone.
 //! - `wasm-task-overhead COMPONENTS`: the `echo` component's one task called
 //!   [`OVERHEAD_CALLS`] times on a one-element block through the worker's WASM runtime
 //!   (fresh instance, call, return), timed one call at a time; prints the median. A
@@ -14,16 +20,22 @@
 //!   that holds only this task (the `probes` component, which links file, socket and
 //!   environment code to test the sandbox, takes about a third longer).
 
+use std::ops::Range;
 use std::time::Instant;
 use tessera::array::{self, Axes, Boundary};
 use tessera::wasm::Module;
 use tessera::{Chunk, Client, DType, Key, Result, Value};
+use tessera_worker::kernels::image::gaussian_filter;
 use tessera_worker::wasm::{WasmConfig, WasmRuntime};
 
 /// Sigma per axis (z, y, x), as the demo.
 const SIGMA: [f64; 3] = [0.0, 2.0, 2.0];
 /// Kernel cut-off in sigmas (scipy's default).
 const TRUNCATE: f64 = 4.0;
+/// The demo volume's chunk shape, the window of `gaussian-block`'s block.
+const BLOCK_WINDOW: [usize; 3] = [16, 512, 512];
+/// Smoothings timed by `gaussian-block`.
+const BLOCK_CALLS: usize = 20;
 /// Calls timed by `wasm-task-overhead`.
 const OVERHEAD_CALLS: usize = 20_000;
 
@@ -46,6 +58,43 @@ pub fn gaussian(volume: &str, components: Option<&str>) -> Result<f64> {
     let seconds = start.elapsed().as_secs_f64();
     println!("max={:?}", max.first());
     Ok(seconds)
+}
+
+/// The median seconds of smoothing one in-memory block (see the module docs) natively,
+/// or with the `gaussian` component of `components` when given.
+pub fn gaussian_block(components: Option<&str>) -> Result<f64> {
+    let depth: Vec<usize> = SIGMA.iter().map(|s| (TRUNCATE * s + 0.5) as usize).collect();
+    let shape: Vec<usize> = BLOCK_WINDOW.iter().zip(&depth).map(|(w, d)| w + 2 * d).collect();
+    let window: Vec<Range<usize>> = BLOCK_WINDOW.iter().zip(&depth).map(|(&w, &d)| d..d + w).collect();
+    let pixels: Vec<u8> =
+        (0..shape.iter().product::<usize>()).flat_map(|i| (((i * 7919) % 4099) as u16).to_le_bytes()).collect();
+    let block = Value::Chunk(Chunk::from_le_bytes(DType::U16, shape, &pixels)?);
+    let mut smooth: Box<dyn FnMut() -> Result<Value>> = match components {
+        None => Box::new(|| gaussian_filter(block.as_chunk()?, &SIGMA, TRUNCATE, Some(&window)).map(Value::Chunk)),
+        Some(dir) => {
+            let path = std::path::Path::new(dir).join("gaussian.wasm");
+            let bytes = std::fs::read(&path).map_err(|e| tessera::Error::storage(path.display().to_string(), e))?;
+            let runtime = WasmRuntime::new(WasmConfig::default())?;
+            let op = tessera_core::op::WasmTask {
+                module: runtime.register(&bytes)?.sha256().to_owned(),
+                task: "gaussian".into(),
+                params: serde_json::json!({ "sigma": SIGMA, "truncate": TRUNCATE }).to_string(),
+                blockwise: true,
+                window: Some(window.clone()),
+            };
+            let key = Key::new("gaussian", [0, 0, 0]);
+            Box::new(move || runtime.run(&op, &key, &[&block]).result)
+        }
+    };
+    let mut times = Vec::with_capacity(BLOCK_CALLS);
+    for _ in 0..BLOCK_CALLS {
+        let start = Instant::now();
+        let smoothed = smooth()?;
+        times.push(start.elapsed().as_secs_f64());
+        drop(smoothed);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
 }
 
 /// The median seconds of one call of a tiny WASM task; also prints the mean and the

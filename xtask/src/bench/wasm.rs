@@ -6,6 +6,9 @@
 //!   maximum.
 //! - `gaussian-wasm-vs-native`: the same WASM run against Tessera's native kernel
 //!   (peer `tessera-native`); speedup = native / WASM seconds.
+//! - `gaussian-block-wasm-vs-native`: the same smoothing of one in-memory block the shape
+//!   of a chunk with its halo, repeated, WASM against native: the filter and the
+//!   sandbox's own costs without storage, decoding or scheduling.
 //! - `wasm-task-overhead`: the median seconds of one call of a tiny WASM task (fresh
 //!   instance, call, return; the `echo` component on a one-element block), against Dask's
 //!   per-task time for trivial delayed tasks on its threaded scheduler.
@@ -47,6 +50,19 @@ pub fn run(harness: &Harness) -> Result {
     let medians = take_turns("gaussian-wasm", ROUNDS, gaussian)?;
     report("gaussian-wasm", &medians[0], "dask", &medians[2]);
     report("gaussian-wasm-vs-native", &medians[0], "tessera-native", &medians[1]);
+
+    let block = vec![
+        harness.turn(
+            "tessera-wasm",
+            "tessera",
+            "gaussian-block",
+            "seconds",
+            vec![bench, "gaussian-block-wasm".as_ref(), components],
+        ),
+        harness.turn("tessera-native", "tessera", "gaussian-block", "seconds", vec![bench, "gaussian-block".as_ref()]),
+    ];
+    let medians = take_turns("gaussian-block", ROUNDS, block)?;
+    report("gaussian-block-wasm-vs-native", &medians[0], "tessera-native", &medians[1]);
 
     let overhead = vec![
         harness.turn(
