@@ -25,6 +25,7 @@ use std::time::Instant;
 use tessera::array::{self, Axes, Boundary};
 use tessera::wasm::Module;
 use tessera::{Chunk, Client, DType, Key, Result, Value};
+use tessera_core::op::WasmTask;
 use tessera_worker::kernels::image::gaussian_filter;
 use tessera_worker::wasm::{WasmConfig, WasmRuntime};
 
@@ -72,16 +73,8 @@ pub fn gaussian_block(components: Option<&str>) -> Result<f64> {
     let mut smooth: Box<dyn FnMut() -> Result<Value>> = match components {
         None => Box::new(|| gaussian_filter(block.as_chunk()?, &SIGMA, TRUNCATE, Some(&window)).map(Value::Chunk)),
         Some(dir) => {
-            let path = std::path::Path::new(dir).join("gaussian.wasm");
-            let bytes = std::fs::read(&path).map_err(|e| tessera::Error::storage(path.display().to_string(), e))?;
-            let runtime = WasmRuntime::new(WasmConfig::default())?;
-            let op = tessera_core::op::WasmTask {
-                module: runtime.register(&bytes)?.sha256().to_owned(),
-                task: "gaussian".into(),
-                params: serde_json::json!({ "sigma": SIGMA, "truncate": TRUNCATE }).to_string(),
-                blockwise: true,
-                window: Some(window.clone()),
-            };
+            let params = serde_json::json!({ "sigma": SIGMA, "truncate": TRUNCATE }).to_string();
+            let (runtime, op) = block_task(dir, "gaussian", params, Some(window.clone()))?;
             let key = Key::new("gaussian", [0, 0, 0]);
             Box::new(move || runtime.run(&op, &key, &[&block]).result)
         }
@@ -100,17 +93,7 @@ pub fn gaussian_block(components: Option<&str>) -> Result<f64> {
 /// The median seconds of one call of a tiny WASM task; also prints the mean and the
 /// 99th percentile.
 pub fn task_overhead(components: &str) -> Result<f64> {
-    let path = std::path::Path::new(components).join("echo.wasm");
-    let bytes = std::fs::read(&path).map_err(|e| tessera::Error::storage(path.display().to_string(), e))?;
-    let runtime = WasmRuntime::new(WasmConfig::default())?;
-    let module = runtime.register(&bytes)?.sha256().to_owned();
-    let op = tessera_core::op::WasmTask {
-        module,
-        task: "echo".into(),
-        params: "null".into(),
-        blockwise: true,
-        window: None,
-    };
+    let (runtime, op) = block_task(components, "echo", "null".into(), None)?;
     let block = Value::Chunk(Chunk::scalar(tessera::Scalar::F64(1.0)));
     let key = Key::new("echo", [0]);
     let mut times = Vec::with_capacity(OVERHEAD_CALLS);
@@ -124,4 +107,20 @@ pub fn task_overhead(components: &str) -> Result<f64> {
     let mean = times.iter().sum::<f64>() / times.len() as f64;
     println!("mean_us={:.2} p99_us={:.2}", mean * 1e6, times[times.len() * 99 / 100] * 1e6);
     Ok(times[times.len() / 2])
+}
+
+/// A WASM runtime holding the component `NAME.wasm` of `components`, and the op calling
+/// its task `NAME` with `params` on one block (computing just `window` when given).
+fn block_task(
+    components: &str,
+    name: &str,
+    params: String,
+    window: Option<Vec<Range<usize>>>,
+) -> Result<(WasmRuntime, WasmTask)> {
+    let path = std::path::Path::new(components).join(format!("{name}.wasm"));
+    let bytes = std::fs::read(&path).map_err(|e| tessera::Error::storage(path.display().to_string(), e))?;
+    let runtime = WasmRuntime::new(WasmConfig::default())?;
+    let module = runtime.register(&bytes)?.sha256().to_owned();
+    let op = WasmTask { module, task: name.into(), params, blockwise: true, window };
+    Ok((runtime, op))
 }
