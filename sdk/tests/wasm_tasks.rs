@@ -9,7 +9,7 @@ mod common;
 use common::{Rng, client, service};
 use ndarray::{ArrayD, IxDyn};
 use serde_json::json;
-use tessera::array::{self, Boundary};
+use tessera::array::{self, Boundary, ZarrOptions};
 use tessera::wasm::Module;
 use tessera::{DType, Result};
 
@@ -52,6 +52,28 @@ fn map_blocks_with_the_wasm_otsu_mask_thresholds_every_block() -> Result<()> {
     assert_eq!(mask.compute_with(&client)?.into_typed::<bool>()?, expected);
     let err = module.task("gaussian").unwrap_err().to_string();
     assert!(err.contains("has no task `gaussian` (it has: otsu)"), "{err}");
+    Ok(())
+}
+
+#[test]
+fn a_failed_wasm_block_writes_no_chunk_and_names_the_guest_error() -> Result<()> {
+    let Some(module) = component("probes") else { return Ok(()) };
+    let client = client()?;
+    let dir = tempfile::tempdir().unwrap();
+    // Block (i, j) holds the value 2i + j; the task fails on the block holding 3.
+    let data = ArrayD::from_shape_fn(IxDyn(&[4, 4]), |ix| (2 * (ix[0] / 2) + ix[1] / 2) as f64);
+    let x = array::from_ndarray(data.clone(), &[2, 2])?;
+    let fail_on = |value: f64| x.map_blocks_wasm(&module.task("fail_on")?, json!({ "value": value }), DType::F64);
+    let target = dir.path().join("partial.zarr");
+    let url = target.to_str().unwrap();
+    let err = fail_on(3.0)?.to_zarr_with(&client, url, "/", &ZarrOptions::default()).unwrap_err().to_string();
+    assert!(err.contains("found 3 in block") && err.contains("(1,1)"), "the guest's message and key: {err}");
+    assert!(target.join("zarr.json").exists(), "the array was created");
+    assert!(!target.join("c/1/1").exists(), "the failed block left a chunk");
+    // Written again without the failure, every block is there.
+    fail_on(-1.0)?.to_zarr_with(&client, url, "/", &ZarrOptions::default())?;
+    assert!(target.join("c/1/1").exists(), "the block's chunk is where it was looked for");
+    assert_eq!(array::from_zarr(url, "/")?.compute_with(&client)?.into_typed::<f64>()?, data);
     Ok(())
 }
 

@@ -9,7 +9,7 @@ use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use tessera_guest::bindings::tessera::task::types::{Dtype, Ndarray};
 use tessera_guest::serde_json::{Value, json};
-use tessera_guest::{AnyArrayBuf, ArrayD, Context, WitValue, task};
+use tessera_guest::{AnyArrayBuf, ArrayBuf, ArrayD, Context, WitValue, task};
 
 /// Loops forever (the host must stop it with its time limit).
 #[task]
@@ -124,6 +124,23 @@ fn window_start(block: AnyArrayBuf, ctx: &Context) -> ArrayD<u64> {
     ArrayD::from_elem(shape, start)
 }
 
+/// Parameters of [`fail_on`].
+#[derive(Deserialize)]
+struct FailOnParams {
+    /// The element value whose block fails.
+    value: f64,
+}
+
+/// Returns its block unchanged, or fails naming the block when it holds `value`: one
+/// failing block among blocks that succeed.
+#[task]
+fn fail_on(block: ArrayBuf<f64>, #[params] p: FailOnParams, ctx: &Context) -> Result<ArrayBuf<f64>, String> {
+    if block.as_slice().contains(&p.value) {
+        return Err(format!("found {} in block {}", p.value, ctx.key));
+    }
+    Ok(block)
+}
+
 /// A 2 x 2 float32 array whose data is one byte short (the host must refuse it).
 #[task]
 fn misshapen() -> WitValue {
@@ -141,5 +158,6 @@ tessera_guest::export_tasks!(
     chatty,
     shout,
     window_start,
+    fail_on,
     misshapen
 );
