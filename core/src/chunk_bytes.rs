@@ -21,20 +21,28 @@ compile_error!("Tessera's array byte layout is little endian and assumes a littl
 
 /// Element types whose in-memory bytes are their little-endian encoding.
 trait RawElement: Element + bytemuck::NoUninit {
-    /// The elements encoded in `bytes` (whose length is a multiple of the size).
-    fn collect(bytes: &[u8]) -> Vec<Self>;
+    /// Appends the elements encoded in `bytes` (whose length is a multiple of the
+    /// size) to `out`.
+    fn extend_le(out: &mut Vec<Self>, bytes: &[u8]);
+
+    /// The elements encoded in `bytes`.
+    fn collect(bytes: &[u8]) -> Vec<Self> {
+        let mut out = Vec::with_capacity(bytes.len() / std::mem::size_of::<Self>());
+        Self::extend_le(&mut out, bytes);
+        out
+    }
 }
 
 macro_rules! raw_numeric {
     ($($t:ty),*) => {$(
         impl RawElement for $t {
-            fn collect(bytes: &[u8]) -> Vec<Self> {
+            fn extend_le(out: &mut Vec<Self>, bytes: &[u8]) {
                 // Aligned bytes (any allocation from the heap) are one copy; otherwise
-                // element by element into fresh capacity, still half the time of
-                // zero-filling a vector and copying over it (`pod_collect_to_vec`).
+                // element by element into the capacity, still half the time of
+                // zero-filling and copying over it (`pod_collect_to_vec`).
                 match bytemuck::try_cast_slice(bytes) {
-                    Ok(values) => <[$t]>::to_vec(values),
-                    Err(_) => bytes.chunks_exact(std::mem::size_of::<$t>()).map(bytemuck::pod_read_unaligned).collect(),
+                    Ok(values) => out.extend_from_slice(values),
+                    Err(_) => out.extend(bytes.chunks_exact(std::mem::size_of::<$t>()).map(bytemuck::pod_read_unaligned::<$t>)),
                 }
             }
         }
@@ -43,8 +51,111 @@ macro_rules! raw_numeric {
 raw_numeric!(i8, i16, i32, i64, u8, u16, u32, u64, f32, f64);
 
 impl RawElement for bool {
-    fn collect(bytes: &[u8]) -> Vec<Self> {
-        bytes.iter().map(|&b| b != 0).collect()
+    fn extend_le(out: &mut Vec<Self>, bytes: &[u8]) {
+        out.extend(bytes.iter().map(|&b| b != 0));
+    }
+}
+
+/// The elements of a [`ChunkBuilder`] so far, whatever their type.
+trait ElementSink: Send {
+    /// Elements written.
+    fn written(&self) -> usize;
+    /// Appends the elements `bytes` encodes (whole elements).
+    fn append(&mut self, bytes: &[u8]);
+    /// The chunk of `shape` the elements make (all of them written).
+    fn finish(self: Box<Self>, shape: Vec<usize>) -> Result<Chunk>;
+}
+
+impl<T: RawElement + Send> ElementSink for Vec<T> {
+    fn written(&self) -> usize {
+        self.len()
+    }
+
+    fn append(&mut self, bytes: &[u8]) {
+        T::extend_le(self, bytes);
+    }
+
+    fn finish(self: Box<Self>, shape: Vec<usize>) -> Result<Chunk> {
+        ArrayD::from_shape_vec(shape, *self)
+            .map(Chunk::from_array)
+            .map_err(|e| Error::invalid("chunk", format!("cannot shape the data: {e}")))
+    }
+}
+
+/// A chunk filled in C order from its little-endian bytes, a part at a time (as a
+/// WASM task writes a result the host assembles): each part is copied once, straight
+/// into the chunk's elements.
+pub struct ChunkBuilder {
+    dtype: DType,
+    shape: Vec<usize>,
+    len: usize,
+    elements: Box<dyn ElementSink>,
+}
+
+impl ChunkBuilder {
+    /// An empty chunk of `dtype` and `shape`, its memory reserved; an error when its
+    /// size overflows.
+    pub fn new(dtype: DType, shape: Vec<usize>) -> Result<ChunkBuilder> {
+        let len = shape.iter().try_fold(1usize, |acc, &n| acc.checked_mul(n));
+        let len = len.filter(|n| n.checked_mul(dtype.size()).is_some_and(|b| b <= isize::MAX as usize));
+        let Some(len) = len else {
+            return Err(Error::invalid("chunk", format!("an array of {dtype} with shape {shape:?} is too large")));
+        };
+        let elements = with_dtype!(dtype, T => Box::new(Vec::<T>::with_capacity(len)) as Box<dyn ElementSink>);
+        Ok(ChunkBuilder { dtype, shape, len, elements })
+    }
+
+    /// The shape of the whole chunk.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// The bytes of the whole chunk.
+    pub fn nbytes(&self) -> usize {
+        self.len * self.dtype.size()
+    }
+
+    /// Appends the elements whose little-endian bytes `data` holds after those written
+    /// so far; an error, appending nothing, when `data` is not whole elements or runs
+    /// past the chunk's end.
+    pub fn append_le_bytes(&mut self, data: &[u8]) -> Result<()> {
+        let size = self.dtype.size();
+        let written = self.elements.written();
+        if !data.len().is_multiple_of(size) {
+            return Err(Error::invalid(
+                "chunk",
+                format!("{} bytes are not whole elements of {} ({size} bytes each)", data.len(), self.dtype),
+            ));
+        }
+        if data.len() / size > self.len - written {
+            return Err(Error::invalid(
+                "chunk",
+                format!(
+                    "{} more elements of {} run past the end of an array of shape {:?} ({written} of {} written)",
+                    data.len() / size,
+                    self.dtype,
+                    self.shape,
+                    self.len
+                ),
+            ));
+        }
+        self.elements.append(data);
+        Ok(())
+    }
+
+    /// The chunk; an error unless every element was written.
+    pub fn finish(self) -> Result<Chunk> {
+        let written = self.elements.written();
+        if written != self.len {
+            return Err(Error::invalid(
+                "chunk",
+                format!(
+                    "only {written} of the {} elements of an array of {} with shape {:?} were written",
+                    self.len, self.dtype, self.shape
+                ),
+            ));
+        }
+        self.elements.finish(self.shape)
     }
 }
 
@@ -188,6 +299,44 @@ mod tests {
             let json = serde_json::to_string(&chunk).unwrap();
             assert_eq!(serde_json::from_str::<Chunk>(&json).unwrap(), chunk);
         }
+    }
+
+    #[test]
+    fn a_builder_assembles_parts_into_the_chunk() {
+        let f = Array2::from_shape_fn((3, 4), |(i, j)| (i * 10 + j) as f64).into_dyn();
+        for dtype in DType::ALL {
+            let chunk = Chunk::from_array(f.clone()).cast(dtype);
+            let bytes = chunk.to_le_bytes();
+            let mut builder = ChunkBuilder::new(dtype, vec![3, 4]).unwrap();
+            assert_eq!(builder.nbytes(), bytes.len());
+            let (first, rest) = bytes.split_at(5 * dtype.size());
+            builder.append_le_bytes(first).unwrap();
+            // A part at an odd address takes the element-by-element path.
+            let shifted = [&[0xAB][..], rest].concat();
+            builder.append_le_bytes(&shifted[1..]).unwrap();
+            assert_eq!(builder.finish().unwrap(), chunk, "{dtype}");
+        }
+    }
+
+    #[test]
+    fn a_builder_refuses_partial_elements_overruns_and_missing_elements() {
+        let mut builder = ChunkBuilder::new(DType::U16, vec![2, 2]).unwrap();
+        let err = builder.append_le_bytes(&[0; 3]).unwrap_err();
+        assert!(err.to_string().contains("3 bytes are not whole elements of uint16 (2 bytes each)"), "{err}");
+        builder.append_le_bytes(&[1, 0, 2, 0]).unwrap();
+        let err = builder.append_le_bytes(&[0; 6]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("3 more elements of uint16 run past the end of an array of shape [2, 2] (2 of 4 written)"),
+            "{err}"
+        );
+        let err = builder.finish().unwrap_err();
+        assert!(
+            err.to_string().contains("only 2 of the 4 elements of an array of uint16 with shape [2, 2] were written"),
+            "{err}"
+        );
+        let err = ChunkBuilder::new(DType::F64, vec![1 << 40, 1 << 30]).err().unwrap();
+        assert!(err.to_string().contains("is too large"), "{err}");
     }
 
     #[test]

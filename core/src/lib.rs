@@ -23,6 +23,7 @@ pub mod value;
 pub mod wire;
 
 pub use chunk::Chunk;
+pub use chunk_bytes::ChunkBuilder;
 pub use dtype::{DType, Element, Scalar};
 pub use error::{Error, Result};
 pub use graph::{Graph, Task};

@@ -25,7 +25,10 @@
 //! and one may be a [`Context`] (or `&Context`): the task key, block index and seed,
 //! and under `map_overlap` the window of its block. A task returns anything
 //! [`IntoValue`], or `Result` of it with an error that implements `Display`. A large
-//! numeric result is best built in an [`ArrayBuf`], which is returned without a copy.
+//! numeric result is best built in an [`ArrayBuf`], which is returned without a copy,
+//! or, when it is computed a part at a time, written part by part to an
+//! [`ArrayBuilder`], which the host assembles: then the whole array is never held in
+//! the task's memory.
 //!
 //! Wrong inputs come back to the caller as messages that name the task and the
 //! argument ("task `mask`: argument 1 `image`: expected an array of float32, got an
@@ -38,8 +41,10 @@ extern crate self as tessera_guest;
 use std::fmt::Display;
 
 mod array_buf;
+mod array_builder;
 
 pub use array_buf::ArrayBuf;
+pub use array_builder::ArrayBuilder;
 pub use ndarray;
 pub use ndarray::{ArrayD, ArrayViewD};
 pub use serde_json;
@@ -98,9 +103,9 @@ pub trait Element: sealed::Sealed + Copy + 'static {
     /// The elements whose little-endian bytes `bytes` holds (a multiple of `SIZE`).
     #[doc(hidden)]
     fn from_le_bytes(bytes: &[u8]) -> Vec<Self>;
-    /// The elements' little-endian bytes.
+    /// The elements' little-endian bytes (borrowed where they are the elements).
     #[doc(hidden)]
-    fn to_le_bytes(values: &[Self]) -> Vec<u8>;
+    fn le_bytes(values: &[Self]) -> std::borrow::Cow<'_, [u8]>;
 }
 
 // WebAssembly is little endian, so a numeric slice's bytes are its wire encoding and
@@ -118,8 +123,8 @@ macro_rules! numeric_element {
                     Err(_) => bytes.chunks_exact(Self::SIZE).map(bytemuck::pod_read_unaligned).collect(),
                 }
             }
-            fn to_le_bytes(values: &[Self]) -> Vec<u8> {
-                bytemuck::cast_slice(values).to_vec()
+            fn le_bytes(values: &[Self]) -> std::borrow::Cow<'_, [u8]> {
+                std::borrow::Cow::Borrowed(bytemuck::cast_slice(values))
             }
         }
         impl Number for $t {
@@ -170,8 +175,8 @@ impl Element for bool {
     fn from_le_bytes(bytes: &[u8]) -> Vec<Self> {
         bytes.iter().map(|&b| b != 0).collect()
     }
-    fn to_le_bytes(values: &[Self]) -> Vec<u8> {
-        values.iter().map(|&v| u8::from(v)).collect()
+    fn le_bytes(values: &[Self]) -> std::borrow::Cow<'_, [u8]> {
+        std::borrow::Cow::Owned(values.iter().map(|&v| u8::from(v)).collect())
     }
 }
 
@@ -199,6 +204,7 @@ fn describe(v: &WitValue) -> String {
         WitValue::Table(_) => "a table".into(),
         WitValue::Bytes(_) => "bytes".into(),
         WitValue::Json(_) => "JSON".into(),
+        WitValue::Built(_) => "an array builder".into(),
     }
 }
 
@@ -419,8 +425,8 @@ impl<T: Element, D: ndarray::Dimension> IntoValue for ndarray::Array<T, D> {
     fn into_value(self) -> WitValue {
         let shape = self.shape().iter().map(|&n| n as u64).collect();
         let data = match self.as_slice() {
-            Some(values) => T::to_le_bytes(values),
-            None => T::to_le_bytes(&self.iter().copied().collect::<Vec<T>>()),
+            Some(values) => T::le_bytes(values).into_owned(),
+            None => T::le_bytes(&self.iter().copied().collect::<Vec<T>>()).into_owned(),
         };
         WitValue::Array(Ndarray { dtype: T::DTYPE, shape, data })
     }

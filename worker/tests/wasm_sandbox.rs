@@ -193,6 +193,36 @@ fn an_array_whose_data_does_not_fit_its_shape_fails_its_task() {
 }
 
 #[test]
+fn an_array_written_part_by_part_is_assembled_by_the_host() {
+    let Some((rt, op)) = setup("probes") else { return };
+    let build = |p: serde_json::Value| op("build", p);
+    let whole = rt.run(&build(json!({ "shape": [3, 4], "part": 5 })), &key("build"), &[]).result.unwrap();
+    assert_eq!(whole, chunk(&[3, 4], |i| i as f32));
+    // A built array is cut to the task's window like any other.
+    let windowed = WasmTask { window: Some(vec![1..3, 0..2]), ..build(json!({ "shape": [3, 4], "part": 5 })) };
+    let got = rt.run(&windowed, &key("build"), &[]).result.unwrap();
+    assert_eq!(got, chunk(&[2, 2], |i| ((1 + i / 2) * 4 + i % 2) as f32));
+    // Written short of its shape, past its end, or larger than the memory limit allows.
+    let e = error_of(&rt, &build(json!({ "shape": [3, 4], "part": 5, "written": 7 })), &key("build"), &[]);
+    assert!(e.contains("only 7 of the 12 elements of an array of float32 with shape [3, 4] were written"), "{e}");
+    let e = error_of(&rt, &build(json!({ "shape": [3, 4], "part": 5, "written": 14 })), &key("build"), &[]);
+    assert!(
+        e.contains("4 more elements of float32 run past the end of an array of shape [3, 4] (10 of 12 written)"),
+        "{e}"
+    );
+    let e = error_of(&rt, &build(json!({ "shape": [17 << 20], "part": 1 })), &key("build"), &[]);
+    assert!(
+        e.contains("an array of 71303168 bytes would take the task's arrays to 71303168 bytes, more than its memory limit of 67108864 bytes"),
+        "{e}"
+    );
+    // The worker goes on with the next task.
+    assert_eq!(
+        rt.run(&build(json!({ "shape": [2], "part": 1 })), &key("build"), &[]).result.unwrap(),
+        chunk(&[2], |i| i as f32)
+    );
+}
+
+#[test]
 fn wrong_arguments_are_named() {
     let Some((rt, op)) = setup("gaussian") else { return };
     let g = op("gaussian", json!({ "sigma": [1.0] }));

@@ -3,11 +3,14 @@
 //! Arrays cross as `ndarray { dtype, shape, data }` with `data` as
 //! [`Chunk::le_bytes`] lays it out (borrowed, not copied, on the way in; on the way out
 //! copied once, straight into a chunk, by [`TaskValue`]'s lift). Bytes and
-//! JSON cross as themselves; a unit value crosses as JSON `null`. A table returned by
+//! JSON cross as themselves; an array a task wrote through an `array-builder` is
+//! already a chunk ([`builder`]); a unit value crosses as JSON `null`. A table returned by
 //! a task arrives as its Arrow IPC bytes ([`Value::Bytes`]).
 
 use super::bindings::tessera::task::types::{Context, Dtype, NdarrayParam, Span, ValueParam};
+use super::builder;
 use super::result::{TaskArray, TaskValue};
+use super::sandbox::TaskState;
 use sha2::{Digest, Sha256};
 use std::borrow::Cow;
 use std::ops::Range;
@@ -107,15 +110,16 @@ fn chunk_of(a: TaskArray, window: Option<&[Range<usize>]>) -> Result<Chunk> {
     a.chunk.and_then(cut).map_err(|e| Error::invalid("wasm", format!("the task's array of shape {:?}: {e}", a.shape)))
 }
 
-/// A task's result as a value; of an array, only `window` is kept when given (a result
-/// that is not an array is then an error, and so is an array that is neither the window
-/// nor holds it).
-pub fn value_from_wit(v: TaskValue, window: Option<&[Range<usize>]>) -> Result<Value> {
-    if window.is_some() && !matches!(v, TaskValue::Array(_)) {
+/// A task's result as a value (an array it built taken out of its sandbox `state`); of
+/// an array, only `window` is kept when given (a result that is not an array is then an
+/// error, and so is an array that is neither the window nor holds it).
+pub fn value_from_wit(v: TaskValue, state: &mut TaskState, window: Option<&[Range<usize>]>) -> Result<Value> {
+    if window.is_some() && !matches!(v, TaskValue::Array(_) | TaskValue::Built(_)) {
         return Err(Error::invalid("wasm", "the task returned no array, but an array block was expected"));
     }
     Ok(match v {
         TaskValue::Array(a) => Value::Chunk(chunk_of(a, window)?),
+        TaskValue::Built(handle) => Value::Chunk(chunk_of(builder::finish(state, handle)?, window)?),
         TaskValue::Bytes(b) | TaskValue::Table(b) => Value::Bytes(b),
         TaskValue::Json(s) => Value::Json(
             serde_json::from_str(&s)

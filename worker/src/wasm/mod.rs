@@ -16,13 +16,17 @@
 //! contiguous in C order is first laid out as bytes); the guest library reads it in
 //! place (`tessera_guest::ArrayBuf`) or copies it into a typed array. A result is laid
 //! out as bytes by the guest (at no cost when built in an `ArrayBuf`) and copied by the
-//! host out of the guest's memory straight into the chunk's elements. A task mapped
+//! host out of the guest's memory straight into the chunk's elements; or the guest
+//! writes it part by part to an array builder ([`builder`]), each part copied into the
+//! chunk as it comes, so the whole result never sits in the guest's memory. A task mapped
 //! over blocks with a halo is told its block's window in its context: it may return
 //! just that, or the whole extended block, which is copied out and then cut to the
 //! window.
 //!
 //! - [`config`]: [`WasmConfig`], the limits and the cache directory;
 //! - [`engine`]: the shared wasmtime engine with its epoch ticker;
+//! - [`builder`]: the contract's `array-builder`, an array result a task writes part by
+//!   part;
 //! - [`cache`]: the on-disk cache of compiled components;
 //! - [`module`]: [`WasmModule`], a loaded and checked component;
 //! - [`sandbox`]: the per-task store (WASI context, limits, captured output);
@@ -30,6 +34,7 @@
 //! - [`result`]: a task's result, lifted with its array copied once into a chunk;
 //! - [`registry`]: [`WasmRuntime`], modules registered by hash, which runs tasks.
 
+pub mod builder;
 pub mod cache;
 pub mod config;
 pub mod convert;
@@ -46,6 +51,8 @@ mod bindings {
         world: "tessera:task/task",
         // Arguments are lowered straight from the caller's buffers (no copy on the host).
         ownership: Borrowing { duplicate_if_necessary: true },
+        // The host type of the contract's array builder (linked by hand, see `builder`).
+        with: { "tessera:task/types.array-builder": super::builder::ArrayBuilder },
     });
 }
 

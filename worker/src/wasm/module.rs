@@ -2,7 +2,8 @@
 //! ready to instantiate.
 //!
 //! Loading rejects, before any task runs: bytes that are not WebAssembly, a core
-//! module instead of a component, a component importing something other than WASI,
+//! module instead of a component, a component importing something other than WASI and
+//! the contract's array builder,
 //! and a component that does not export the world's `call` and `tasks`.
 
 use super::bindings::tessera::task::types::{Context, ValueParam};
@@ -85,7 +86,7 @@ impl WasmModule {
         };
         let instance_pre = linker
             .instantiate_pre(&component)
-            .map_err(|e| invalid(format!("it imports something a task may not use (only WASI is provided): {e:#}")))?;
+            .map_err(|e| invalid(format!("it imports something a task may not use (only WASI and the contract's array builder are provided): {e:#}")))?;
         let pre = TaskPre::new(instance_pre).map_err(|e| {
             invalid(format!("it is not a task component: it does not export the tessera:task world ({e:#})"))
         })?;

@@ -6,6 +6,7 @@
 //! their own.
 
 use super::WasmConfig;
+use super::builder;
 use super::cache::{CompileCache, sha256_hex};
 use super::convert::{StagedArg, context_of, spans, value_from_wit};
 use super::engine::WasmEngine;
@@ -47,6 +48,7 @@ impl WasmRuntime {
         let mut linker = Linker::new(engine.engine());
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(|e| Error::Engine(format!("cannot provide WASI to tasks: {e:#}")))?;
+        builder::add_to_linker(&mut linker)?;
         let cache = config.cache_dir.as_deref().map(|dir| CompileCache::open(dir, engine.engine())).transpose()?;
         Ok(WasmRuntime {
             config,
@@ -120,9 +122,8 @@ impl WasmRuntime {
         let output = store.data().take_output();
         let failed = |message: String| Error::TaskFailed { key: key.to_string(), message };
         let result = match called {
-            Ok(Ok(value)) => {
-                value_from_wit(value, op.window.as_deref()).map_err(|e| failed(format!("WASM task `{}`: {e}", op.task)))
-            }
+            Ok(Ok(value)) => value_from_wit(value, store.data_mut(), op.window.as_deref())
+                .map_err(|e| failed(format!("WASM task `{}`: {e}", op.task))),
             Ok(Err(message)) => Err(failed(message)),
             Err(err) => Err(failed(self.describe_trap(&op.task, &err, store.data(), &output))),
         };

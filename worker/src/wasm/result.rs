@@ -15,13 +15,14 @@
 //! contract it does not match fails every call, and the tests, at once.
 
 use super::bindings::tessera::task::types::Dtype;
+use super::builder::ArrayBuilder;
 use super::convert::from_wit_dtype;
 use tessera_core::{Chunk, Error, Result};
 use wasmtime::ValRaw;
 use wasmtime::component::__internal::{
     CanonicalAbiInfo, InstanceType, InterfaceType, LiftContext, bad_type_info, typecheck_record,
 };
-use wasmtime::component::{ComponentType, Lift, WasmList};
+use wasmtime::component::{ComponentType, Lift, Resource, WasmList};
 
 /// A task's result (the contract's `value`), its array already a chunk.
 #[derive(ComponentType, Lift)]
@@ -30,6 +31,9 @@ pub enum TaskValue {
     /// One block of an array.
     #[component(name = "array")]
     Array(TaskArray),
+    /// An array the task wrote through an `array-builder`, still in the task's store.
+    #[component(name = "built")]
+    Built(Resource<ArrayBuilder>),
     /// A table as an Arrow IPC stream.
     #[component(name = "table")]
     Table(Vec<u8>),

@@ -151,6 +151,8 @@ pub struct TaskState {
     table: ResourceTable,
     /// The task's memory limiter.
     pub memory: MemoryCap,
+    /// Bytes the task's array builders hold together.
+    built: usize,
     stdout: CappedBuffer,
     stderr: CappedBuffer,
 }
@@ -177,9 +179,33 @@ impl TaskState {
             wasi: builder.build(),
             table: ResourceTable::new(),
             memory: MemoryCap { limit: memory_limit, refused: None },
+            built: 0,
             stdout,
             stderr,
         }
+    }
+
+    /// The table of the task's resources (WASI's and its array builders).
+    pub fn table(&mut self) -> &mut ResourceTable {
+        &mut self.table
+    }
+
+    /// Counts `bytes` more held by the task's array builders; an error when all of
+    /// them together would exceed the task's memory limit.
+    pub fn reserve_built(&mut self, bytes: usize) -> tessera_core::Result<()> {
+        let total = self.built.saturating_add(bytes);
+        if total > self.memory.limit {
+            return Err(tessera_core::Error::invalid(
+                "array-builder",
+                format!(
+                    "an array of {bytes} bytes would take the task's arrays to {total} bytes, more than its memory \
+                     limit of {} bytes",
+                    self.memory.limit
+                ),
+            ));
+        }
+        self.built = total;
+        Ok(())
     }
 
     /// What the task wrote so far (the buffers are emptied).

@@ -12,7 +12,7 @@
 
 use serde::Deserialize;
 use std::ops::Range;
-use tessera_guest::{AnyArrayBuf, ArrayBuf, Context, IntoValue, Number, WitValue, task};
+use tessera_guest::{AnyArrayBuf, ArrayBuilder, Context, IntoValue, Number, WitValue, task};
 
 /// The widest kernel radius accepted.
 const MAX_RADIUS: f64 = 1_000_000.0;
@@ -67,36 +67,37 @@ fn gaussian(block: AnyArrayBuf, #[params] p: Params, ctx: &Context) -> Result<Sm
     };
     // The block is read where it arrived, and each slab is converted to the float
     // type as the filter reaches it, so no converted copy of the whole block is made.
-    Ok(match block {
-        AnyArrayBuf::F64(a) => Smoothed::F64(filter(a.as_slice(), &shape, &window, &kernels, |w| w, |v| v)),
-        AnyArrayBuf::F32(a) => Smoothed::F32(filter(a.as_slice(), &shape, &window, &kernels, |w| w as f32, |v| v)),
+    let smoothed = match block {
+        AnyArrayBuf::F64(a) => Smoothed::F64(filter(a.as_slice(), &shape, &window, &kernels, |w| w, |v| v)?),
+        AnyArrayBuf::F32(a) => Smoothed::F32(filter(a.as_slice(), &shape, &window, &kernels, |w| w as f32, |v| v)?),
         AnyArrayBuf::Bool(a) => {
             let values: Vec<bool> = a.iter().copied().collect();
-            Smoothed::F32(filter(&values, &shape, &window, &kernels, |w| w as f32, |v| f32::from(u8::from(v))))
+            Smoothed::F32(filter(&values, &shape, &window, &kernels, |w| w as f32, |v| f32::from(u8::from(v)))?)
         }
-        AnyArrayBuf::I8(a) => Smoothed::F32(filter(a.as_slice(), &shape, &window, &kernels, |w| w as f32, f32::from)),
-        AnyArrayBuf::I16(a) => Smoothed::F32(filter(a.as_slice(), &shape, &window, &kernels, |w| w as f32, f32::from)),
+        AnyArrayBuf::I8(a) => Smoothed::F32(filter(a.as_slice(), &shape, &window, &kernels, |w| w as f32, f32::from)?),
+        AnyArrayBuf::I16(a) => Smoothed::F32(filter(a.as_slice(), &shape, &window, &kernels, |w| w as f32, f32::from)?),
         AnyArrayBuf::I32(a) => {
-            Smoothed::F32(filter(a.as_slice(), &shape, &window, &kernels, |w| w as f32, |v| v as f32))
+            Smoothed::F32(filter(a.as_slice(), &shape, &window, &kernels, |w| w as f32, |v| v as f32)?)
         }
         AnyArrayBuf::I64(a) => {
-            Smoothed::F32(filter(a.as_slice(), &shape, &window, &kernels, |w| w as f32, |v| v as f32))
+            Smoothed::F32(filter(a.as_slice(), &shape, &window, &kernels, |w| w as f32, |v| v as f32)?)
         }
-        AnyArrayBuf::U8(a) => Smoothed::F32(filter(a.as_slice(), &shape, &window, &kernels, |w| w as f32, f32::from)),
-        AnyArrayBuf::U16(a) => Smoothed::F32(filter(a.as_slice(), &shape, &window, &kernels, |w| w as f32, f32::from)),
+        AnyArrayBuf::U8(a) => Smoothed::F32(filter(a.as_slice(), &shape, &window, &kernels, |w| w as f32, f32::from)?),
+        AnyArrayBuf::U16(a) => Smoothed::F32(filter(a.as_slice(), &shape, &window, &kernels, |w| w as f32, f32::from)?),
         AnyArrayBuf::U32(a) => {
-            Smoothed::F32(filter(a.as_slice(), &shape, &window, &kernels, |w| w as f32, |v| v as f32))
+            Smoothed::F32(filter(a.as_slice(), &shape, &window, &kernels, |w| w as f32, |v| v as f32)?)
         }
         AnyArrayBuf::U64(a) => {
-            Smoothed::F32(filter(a.as_slice(), &shape, &window, &kernels, |w| w as f32, |v| v as f32))
+            Smoothed::F32(filter(a.as_slice(), &shape, &window, &kernels, |w| w as f32, |v| v as f32)?)
         }
-    })
+    };
+    Ok(smoothed)
 }
 
 /// A filtered block: float64 for float64 input, float32 for any other.
 enum Smoothed {
-    F32(ArrayBuf<f32>),
-    F64(ArrayBuf<f64>),
+    F32(ArrayBuilder<f32>),
+    F64(ArrayBuilder<f64>),
 }
 
 impl IntoValue for Smoothed {
@@ -129,7 +130,8 @@ impl Real for f64 {}
 /// and x) split the block into independent slabs, so the passes work on a slab that
 /// stays in cache. A slab is converted to the float type `F` (by `convert`) when the
 /// filter reaches it; each pass computes only the window's positions along its axis,
-/// and the last one writes straight into the result, which is returned without a copy.
+/// and the last one's slab, still in cache, is appended to the result the host
+/// assembles, so the whole result never sits in the task's memory.
 fn filter<T: Copy, F: Real>(
     values: &[T],
     shape: &[usize],
@@ -137,11 +139,11 @@ fn filter<T: Copy, F: Real>(
     kernels: &[Option<Vec<f64>>],
     weight: impl Fn(f64) -> F,
     convert: impl Fn(T) -> F,
-) -> ArrayBuf<F> {
+) -> Result<ArrayBuilder<F>, String> {
     let out_shape: Vec<usize> = window.iter().map(|w| w.len()).collect();
-    let mut out = ArrayBuf::zeros(&out_shape);
+    let mut out = ArrayBuilder::new(&out_shape)?;
     if out_shape.contains(&0) {
-        return out;
+        return Ok(out);
     }
     // Every smoothed axis gets a pass, and so does an unsmoothed axis the window cuts
     // (with the identity kernel).
@@ -159,14 +161,16 @@ fn filter<T: Copy, F: Real>(
     let slab_len: usize = slab_shape.iter().product();
     let out_slab_len: usize = out_shape[first..].iter().product();
     let last_pass = passes.iter().rposition(Option::is_some);
-    // A slab lives in `cur` between passes (and as converted, before the first).
+    // A slab lives in `cur` between passes (and as converted, before the first); the
+    // last pass writes it to `done`.
     let (mut cur, mut tmp) = (Vec::with_capacity(slab_len), Vec::with_capacity(slab_len));
-    for (src, dst) in values.chunks_exact(slab_len).zip(out.as_slice_mut().chunks_exact_mut(out_slab_len)) {
+    let mut done = vec![F::default(); out_slab_len];
+    for src in values.chunks_exact(slab_len) {
         cur.clear();
         cur.extend(src.iter().map(|&v| convert(v)));
         let Some(last_pass) = last_pass else {
             // No pass at all: the window is the whole block.
-            dst.copy_from_slice(&cur);
+            out.append(&cur)?;
             continue;
         };
         let mut cur_shape = slab_shape.to_vec();
@@ -174,7 +178,8 @@ fn filter<T: Copy, F: Real>(
             let Some(w) = w else { continue };
             let range = &window[first + axis];
             if first + axis == last_pass {
-                correlate_axis(&cur, dst, &cur_shape, axis, w, range.start);
+                correlate_axis(&cur, &mut done, &cur_shape, axis, w, range.start);
+                out.append(&done)?;
                 break;
             }
             let mut dst_shape = cur_shape.clone();
@@ -185,7 +190,7 @@ fn filter<T: Copy, F: Real>(
             cur_shape = dst_shape;
         }
     }
-    out
+    Ok(out)
 }
 
 /// Correlates the C-order `src` of `shape` with the symmetric kernel `w` along `axis`,

@@ -9,7 +9,7 @@ use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use tessera_guest::bindings::tessera::task::types::{Dtype, Ndarray};
 use tessera_guest::serde_json::{Value, json};
-use tessera_guest::{AnyArrayBuf, ArrayBuf, ArrayD, Context, WitValue, task};
+use tessera_guest::{AnyArrayBuf, ArrayBuf, ArrayBuilder, ArrayD, Context, WitValue, task};
 
 /// Loops forever (the host must stop it with its time limit).
 #[task]
@@ -141,6 +141,31 @@ fn fail_on(block: ArrayBuf<f64>, #[params] p: FailOnParams, ctx: &Context) -> Re
     Ok(block)
 }
 
+/// Parameters of [`build`].
+#[derive(Deserialize)]
+struct BuildParams {
+    /// The shape of the array.
+    shape: Vec<usize>,
+    /// Elements appended in each part.
+    part: usize,
+    /// Elements appended in all (the whole array when absent).
+    written: Option<usize>,
+}
+
+/// A float32 array written through an [`ArrayBuilder`], element `i` being `i`, `part`
+/// elements at a time; with `written`, that many elements, short of the shape or past
+/// it (the host must refuse both).
+#[task]
+fn build(#[params] p: BuildParams) -> Result<ArrayBuilder<f32>, String> {
+    let mut out = ArrayBuilder::new(&p.shape)?;
+    let written = p.written.unwrap_or(p.shape.iter().product());
+    let values: Vec<f32> = (0..written).map(|i| i as f32).collect();
+    for part in values.chunks(p.part.max(1)) {
+        out.append(part)?;
+    }
+    Ok(out)
+}
+
 /// A 2 x 2 float32 array whose data is one byte short (the host must refuse it).
 #[task]
 fn misshapen() -> WitValue {
@@ -158,6 +183,7 @@ tessera_guest::export_tasks!(
     chatty,
     shout,
     window_start,
+    build,
     fail_on,
     misshapen
 );
