@@ -1,6 +1,7 @@
 //! The per-task sandbox: a fresh wasmtime store holding the task's WASI context (no
 //! files, sockets, name lookup or environment), its memory limiter, its captured
-//! stdout and stderr, and random number generators seeded from the task key.
+//! stdout and stderr, random number generators seeded from the task key, and the
+//! arrays it is writing through array builders (counted against its memory limit).
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
