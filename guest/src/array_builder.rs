@@ -27,7 +27,7 @@ pub struct ArrayBuilder<T: Element> {
 
 impl<T: Element> ArrayBuilder<T> {
     /// An empty array of `shape`; an error when the host refuses it (it would take the
-    /// task past its memory limit).
+    /// task past its memory limit, or the task already created 1024 builders).
     pub fn new(shape: &[usize]) -> Result<Self, String> {
         let shape: Vec<u64> = shape.iter().map(|&n| n as u64).collect();
         let host = HostArray::create(T::DTYPE, &shape)?;

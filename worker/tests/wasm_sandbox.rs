@@ -215,6 +215,10 @@ fn an_array_written_part_by_part_is_assembled_by_the_host() {
         e.contains("an array of 71303168 bytes would take the task's arrays to 71303168 bytes, more than its memory limit of 67108864 bytes"),
         "{e}"
     );
+    let e = error_of(&rt, &build(json!({ "shape": [2], "part": 1, "scratch": 1_000_000 })), &key("build"), &[]);
+    assert!(e.contains("a task may create at most 1024 array builders"), "{e}");
+    let scratch = build(json!({ "shape": [2], "part": 1, "scratch": 1023 }));
+    assert_eq!(rt.run(&scratch, &key("build"), &[]).result.unwrap(), chunk(&[2], |i| i as f32));
     // The worker goes on with the next task.
     assert_eq!(
         rt.run(&build(json!({ "shape": [2], "part": 1 })), &key("build"), &[]).result.unwrap(),

@@ -146,6 +146,10 @@ impl ResourceLimiter for MemoryCap {
     }
 }
 
+/// Array builders one task may create (a task returns one array; a few more may serve
+/// as scratch).
+pub const MAX_BUILDERS: usize = 1024;
+
 /// Everything one task's store holds.
 pub struct TaskState {
     wasi: WasiCtx,
@@ -154,6 +158,8 @@ pub struct TaskState {
     pub memory: MemoryCap,
     /// Bytes the task's array builders hold together.
     built: usize,
+    /// Array builders the task has created.
+    builders: usize,
     stdout: CappedBuffer,
     stderr: CappedBuffer,
 }
@@ -181,6 +187,7 @@ impl TaskState {
             table: ResourceTable::new(),
             memory: MemoryCap { limit: memory_limit, refused: None },
             built: 0,
+            builders: 0,
             stdout,
             stderr,
         }
@@ -191,9 +198,16 @@ impl TaskState {
         &mut self.table
     }
 
-    /// Counts `bytes` more held by the task's array builders; an error when all of
-    /// them together would exceed the task's memory limit.
+    /// Counts a new array builder of `bytes`; an error when the task already created
+    /// [`MAX_BUILDERS`] (each costs the host a little memory, even empty), or when all
+    /// of them together would exceed the task's memory limit.
     pub fn reserve_built(&mut self, bytes: usize) -> tessera_core::Result<()> {
+        if self.builders == MAX_BUILDERS {
+            return Err(tessera_core::Error::invalid(
+                "array-builder",
+                format!("a task may create at most {MAX_BUILDERS} array builders"),
+            ));
+        }
         let total = self.built.saturating_add(bytes);
         if total > self.memory.limit {
             return Err(tessera_core::Error::invalid(
@@ -206,6 +220,7 @@ impl TaskState {
             ));
         }
         self.built = total;
+        self.builders += 1;
         Ok(())
     }
 

@@ -150,13 +150,19 @@ struct BuildParams {
     part: usize,
     /// Elements appended in all (the whole array when absent).
     written: Option<usize>,
+    /// Empty builders created (and dropped) first.
+    #[serde(default)]
+    scratch: usize,
 }
 
 /// A float32 array written through an [`ArrayBuilder`], element `i` being `i`, `part`
 /// elements at a time; with `written`, that many elements, short of the shape or past
-/// it (the host must refuse both).
+/// it (the host must refuse both); with `scratch`, that many empty builders first.
 #[task]
 fn build(#[params] p: BuildParams) -> Result<ArrayBuilder<f32>, String> {
+    for _ in 0..p.scratch {
+        ArrayBuilder::<f32>::new(&[0])?;
+    }
     let mut out = ArrayBuilder::new(&p.shape)?;
     let written = p.written.unwrap_or(p.shape.iter().product());
     let values: Vec<f32> = (0..written).map(|i| i as f32).collect();
