@@ -4,7 +4,7 @@
 //! order (they only change strides), so their output need not be in standard C
 //! layout; every kernel accepts any layout. A 2-D transpose is copied into C order
 //! ([`to_standard`]), so the kernels that read it next stream through contiguous
-//! rows. [`slice`] and [`assemble`] copy exactly the selected elements once;
+//! rows. [`slice()`] and [`assemble`] copy exactly the selected elements once;
 //! [`pad`] copies the input into the middle of the output and fills the border one
 //! axis at a time from already-filled slabs, so corners come out as in NumPy.
 
