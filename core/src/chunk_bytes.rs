@@ -60,6 +60,8 @@ impl RawElement for bool {
 trait ElementSink: Send {
     /// Elements written.
     fn written(&self) -> usize;
+    /// Makes room for `n` more elements.
+    fn reserve(&mut self, n: usize);
     /// Appends the elements `bytes` encodes (whole elements).
     fn append(&mut self, bytes: &[u8]);
     /// The chunk of `shape` the elements make (all of them written).
@@ -69,6 +71,10 @@ trait ElementSink: Send {
 impl<T: RawElement + Send> ElementSink for Vec<T> {
     fn written(&self) -> usize {
         self.len()
+    }
+
+    fn reserve(&mut self, n: usize) {
+        self.reserve_exact(n);
     }
 
     fn append(&mut self, bytes: &[u8]) {
@@ -93,15 +99,15 @@ pub struct ChunkBuilder {
 }
 
 impl ChunkBuilder {
-    /// An empty chunk of `dtype` and `shape`, its memory reserved; an error when its
-    /// size overflows.
+    /// An empty chunk of `dtype` and `shape` (its memory is reserved by the first
+    /// part, so [`ChunkBuilder::nbytes`] can be checked against a budget before); an
+    /// error when its size overflows.
     pub fn new(dtype: DType, shape: Vec<usize>) -> Result<ChunkBuilder> {
-        let len = shape.iter().try_fold(1usize, |acc, &n| acc.checked_mul(n));
-        let len = len.filter(|n| n.checked_mul(dtype.size()).is_some_and(|b| b <= isize::MAX as usize));
-        let Some(len) = len else {
+        let Some(nbytes) = nbytes_of(dtype, &shape) else {
             return Err(Error::invalid("chunk", format!("an array of {dtype} with shape {shape:?} is too large")));
         };
-        let elements = with_dtype!(dtype, T => Box::new(Vec::<T>::with_capacity(len)) as Box<dyn ElementSink>);
+        let len = nbytes / dtype.size();
+        let elements = with_dtype!(dtype, T => Box::new(Vec::<T>::new()) as Box<dyn ElementSink>);
         Ok(ChunkBuilder { dtype, shape, len, elements })
     }
 
@@ -138,6 +144,9 @@ impl ChunkBuilder {
                     self.len
                 ),
             ));
+        }
+        if written == 0 {
+            self.elements.reserve(self.len);
         }
         self.elements.append(data);
         Ok(())
@@ -190,10 +199,14 @@ impl Chunk {
     }
 }
 
+/// The bytes of an array of `dtype` and `shape`, if it could be held in memory.
+fn nbytes_of(dtype: DType, shape: &[usize]) -> Option<usize> {
+    shape.iter().try_fold(dtype.size(), |acc, &n| acc.checked_mul(n)).filter(|&b| b <= isize::MAX as usize)
+}
+
 /// An error unless `data` holds exactly an array of `dtype` and `shape`.
 fn check_fits(dtype: DType, shape: &[usize], data: &[u8]) -> Result<()> {
-    let expected = shape.iter().try_fold(dtype.size(), |acc, &n| acc.checked_mul(n));
-    if expected != Some(data.len()) {
+    if nbytes_of(dtype, shape) != Some(data.len()) {
         return Err(Error::invalid(
             "chunk",
             format!("{} bytes of data do not fit an array of {dtype} with shape {shape:?}", data.len()),

@@ -58,10 +58,9 @@ pub fn add_to_linker(linker: &mut Linker<TaskState>) -> Result<()> {
 fn create(state: &mut TaskState, dtype: Dtype, shape: &[u64]) -> Result<Resource<ArrayBuilder>> {
     let dims = shape.iter().map(|&n| usize::try_from(n)).collect::<std::result::Result<Vec<_>, _>>();
     let dims = dims.map_err(|_| Error::invalid("array-builder", format!("shape {shape:?} is too large")))?;
-    let dtype = from_wit_dtype(dtype);
-    // Counted before any memory is reserved for it (an oversized shape counts as all).
-    state.reserve_built(dims.iter().try_fold(dtype.size(), |acc, &n| acc.checked_mul(n)).unwrap_or(usize::MAX))?;
-    let builder = ChunkBuilder::new(dtype, dims)?;
+    // Counted before its first part reserves any memory.
+    let builder = ChunkBuilder::new(from_wit_dtype(dtype), dims)?;
+    state.reserve_built(builder.nbytes())?;
     state
         .table()
         .push(ArrayBuilder(Some(builder)))
